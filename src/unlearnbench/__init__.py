@@ -1,0 +1,3 @@
+"""unlearnbench: reproduce machine-unlearning papers from one Snakemake DAG."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""Helpers shared by artifact modules: reading run files, summarising seeds, labels, saving figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from unlearnbench.io import read_json, write_atomic  # noqa: E402
+
+STAND_IN_NOTE = "STAND-IN DATA (not the paper's dataset; numbers are not comparable to the paper)"
+
+
+def read_runs(run_files: Iterable[Path]) -> list[dict[str, Any]]:
+    return [read_json(path) for path in run_files]
+
+
+def summarise(frame: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean, sample std and n of each metric over seeds, one row per ``keys`` combination."""
+    grouped = frame.groupby(list(keys), sort=False)
+    out = grouped[list(metrics)].agg(["mean", "std"])
+    out.columns = [f"{metric}_{stat}" for metric, stat in out.columns]
+    out["n_seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def any_stand_in(table: pd.DataFrame) -> bool:
+    return bool("stand_in" in table and table["stand_in"].astype(bool).any())
+
+
+def title_with_data_note(title: str, table: pd.DataFrame) -> str:
+    return f"{title}\n{STAND_IN_NOTE}" if any_stand_in(table) else title
+
+
+def save_figure(fig: plt.Figure, outputs: Sequence[Path]) -> None:
+    """Save ``fig`` to every output path (format from the suffix), atomically, then close it."""
+    for path in map(Path, outputs):
+        fmt = path.suffix.lstrip(".")
+        write_atomic(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def seeds(config: Mapping[str, Any]) -> list[int]:
+    return [int(s) for s in config["seeds"]]

@@ -1,0 +1,85 @@
+"""Gradient-surgery paper, Figure 1: generated samples before and after unlearning.
+
+The table lists, per experiment, the BEFORE and gradient-surgery runs of the figure seed
+and the sample-grid files those runs saved (decoded from the same latent codes), with the
+run's fratio. Drawing only tiles the saved images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torchvision.utils import make_grid
+
+from unlearnbench.artifacts.base import RunSpec
+from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
+from unlearnbench.config import experiments_of_kind
+
+PANELS = (("before", "original"), ("gradient-surgery", "unlearned (gradient surgery)"))
+
+
+class GsFig1:
+    name = "gs-fig1"
+    paper = "gradient-surgery"
+    title = "Gradient surgery, Figure 1: samples before / after unlearning"
+
+    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
+        seed = int(config["seeds"][0])
+        return [
+            RunSpec(experiment, method, seed)
+            for experiment in experiments_of_kind(config, "generative-unlearning")
+            for method, _ in PANELS
+        ]
+
+    def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
+        rows = []
+        for path, run in zip(run_files, read_runs(run_files)):
+            rows.append({
+                "column": run["paper_column"],
+                "experiment": run["experiment"],
+                "dataset": run["dataset"],
+                "stand_in": run["stand_in"],
+                "forget_class": run["forget_class"],
+                "method": run["method"],
+                "seed": run["seed"],
+                "fratio": run["metrics"]["fratio"],
+                "samples_file": str(Path(path).with_name(run["samples_file"])),
+            })
+        return pd.DataFrame.from_records(rows)
+
+    def markdown(self, table: pd.DataFrame) -> str:
+        return table.to_markdown(index=False)
+
+    def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
+        experiments = list(dict.fromkeys(table["experiment"]))
+        fig, axes = plt.subplots(len(experiments), len(PANELS), figsize=(4.2 * len(PANELS), 4.4 * len(experiments)), squeeze=False)
+        for i, experiment in enumerate(experiments):
+            part = table[table["experiment"] == experiment].set_index("method")
+            for j, (method, label) in enumerate(PANELS):
+                ax = axes[i][j]
+                ax.axis("off")
+                if method not in part.index:
+                    ax.set_title(f"{label}: run missing", fontsize=8)
+                    continue
+                row = part.loc[method]
+                with np.load(row["samples_file"]) as archive:
+                    images = torch.from_numpy(archive["images"])
+                grid = make_grid(images, nrow=int(np.ceil(np.sqrt(len(images)))), padding=1, pad_value=1.0)
+                ax.imshow(grid.permute(1, 2, 0).numpy().squeeze(), cmap="gray", vmin=0, vmax=1)
+                ax.set_title(f"{row['column']} {label}\nforget class {row['forget_class']}, fratio {row['fratio']:.3f}", fontsize=8)
+        fig.suptitle(title_with_data_note(f"{self.title} (profile {config['profile']}, seed {table['seed'].iloc[0]})", table), fontsize=9)
+        fig.tight_layout()
+        save_figure(fig, outputs)
+
+    def status(self, config: Mapping[str, Any]) -> str:
+        experiments = experiments_of_kind(config, "generative-unlearning")
+        return "built: " + ", ".join(experiments) if experiments else "not configured in this profile"
+
+
+ARTIFACT = GsFig1()

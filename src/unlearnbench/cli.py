@@ -1,0 +1,200 @@
+"""The ``unlearnbench`` command: the verbs the Snakemake rules call, each with explicit paths.
+
+Every verb reads the validated config (``--config``: a profile YAML, or the resolved JSON
+the Snakefile writes to ``results/<profile>/config.json``) and writes only the outputs it
+is given, atomically. Nothing here knows about Snakemake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from unlearnbench.config import DEFAULT_CONFIG, ConfigError, load_config
+
+
+def _context(config: dict[str, Any], experiment: str):
+    from unlearnbench.experiments.base import RunContext
+    from unlearnbench.training import resolve_device
+
+    try:
+        settings = config["experiments"][experiment]
+    except KeyError:
+        raise SystemExit(f"experiment {experiment!r} is not in the config; known: {', '.join(config.get('experiments', {}))}") from None
+    return RunContext(
+        experiment=experiment,
+        settings=settings,
+        config=config,
+        results_dir=Path(config.get("results_root", "results")) / config["profile"],
+        data_root=Path(config.get("data_root", "data")),
+        device=resolve_device(config.get("device", "auto")),
+        threads=int(config.get("threads", 1)),
+    )
+
+
+def _kind(config: dict[str, Any], experiment: str):
+    from unlearnbench.experiments import get_kind
+
+    return get_kind(config["experiments"][experiment]["kind"])
+
+
+def _set_threads(config: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_num_threads(int(config.get("threads", 1)))
+
+
+def cmd_validate(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    print(f"{args.config}: valid ({config['profile']} profile, {len(config.get('experiments', {}))} experiments)")
+
+
+def cmd_prepare(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from unlearnbench.data import prepare_dataset
+
+    manifest = prepare_dataset(args.dataset, config.get("datasets"), config.get("data_root", "data"))
+    print(f"prepared {args.dataset}: {manifest}")
+
+
+def cmd_pretrain(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from unlearnbench.experiments.base import ModelRef
+
+    _set_threads(config)
+    ctx = _context(config, args.experiment)
+    _kind(config, args.experiment).pretrain(ctx, ModelRef(args.role, args.seed), Path(args.output))
+    print(f"wrote {args.output}")
+
+
+def cmd_run(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    _set_threads(config)
+    ctx = _context(config, args.experiment)
+    payload = _kind(config, args.experiment).run(ctx, args.method, args.seed, Path(args.output))
+    summary = {k: round(v, 4) if isinstance(v, float) else v for k, v in payload.get("metrics", {}).items() if not isinstance(v, (list, dict))}
+    print(f"wrote {args.output}: {summary}")
+
+
+def cmd_aggregate(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from unlearnbench.artifacts import get_artifact
+    from unlearnbench.artifacts.common import STAND_IN_NOTE, any_stand_in
+    from unlearnbench.io import write_text
+
+    artifact = get_artifact(args.artifact)
+    table = artifact.aggregate([Path(p) for p in args.runs], config)
+    write_text(args.csv, table.to_csv(index=False))
+    body = artifact.markdown(table) if hasattr(artifact, "markdown") else table.to_markdown(index=False)
+    header = [f"# {artifact.name}: {artifact.title}", "", f"Profile: `{config['profile']}`; runs: {len(args.runs)}; "
+              f"seeds: {', '.join(str(s) for s in config['seeds'])}.", ""]
+    if any_stand_in(table):
+        header += [f"**{STAND_IN_NOTE}**", ""]
+    write_text(args.md, "\n".join(header) + body + "\n")
+    print(f"wrote {args.csv} and {args.md}")
+
+
+def cmd_draw(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    import pandas as pd
+
+    from unlearnbench.artifacts import get_artifact
+
+    table = pd.read_csv(args.table)
+    get_artifact(args.artifact).draw(table, [Path(p) for p in args.outputs], config)
+    print(f"wrote {', '.join(args.outputs)}")
+
+
+def cmd_compare(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    import pandas as pd
+
+    from unlearnbench.comparison import compare, load_published, to_markdown
+    from unlearnbench.io import write_text
+
+    tables = {Path(p).stem: pd.read_csv(p) for p in args.tables}
+    frame = compare(load_published(args.published), tables)
+    write_text(args.csv, frame.to_csv(index=False))
+    write_text(args.md, to_markdown(frame, config["profile"]))
+    print(f"wrote {args.csv} and {args.md}: {frame['verdict'].value_counts().to_dict()}")
+
+
+def artifact_outputs(name: str, profile: str) -> list[str]:
+    """The output contract of an artifact (other tools rely on these exact paths)."""
+    return [
+        f"results/{profile}/tables/{name}.csv",
+        f"results/{profile}/tables/{name}.md",
+        f"figures/{profile}/{name}.pdf",
+        f"figures/{profile}/{name}.png",
+    ]
+
+
+def cmd_artifacts(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from unlearnbench.artifacts import all_artifacts
+
+    profile = config["profile"]
+    for artifact in all_artifacts():
+        runs = artifact.runs(config)
+        print(f"{artifact.name}  [{artifact.paper}]  {artifact.title}")
+        print(f"    profile {profile}: {artifact.status(config)}; {len(runs)} runs")
+        for path in artifact_outputs(artifact.name, profile):
+            print(f"    {path}")
+
+
+def cmd_methods(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from unlearnbench.unlearning import available_methods
+
+    print("\n".join(available_methods()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unlearnbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="profile config (YAML or the resolved JSON); default: %(default)s")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    verb("validate-config", cmd_validate, "check the config against config/schema.yaml")
+    p = verb("prepare-data", cmd_prepare, "download (checksummed) or generate a dataset and write data/<name>/manifest.json")
+    p.add_argument("--dataset", required=True)
+    p = verb("pretrain", cmd_pretrain, "train one model of an experiment (original, classifier, ...) and save its checkpoint")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--role", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--output", required=True)
+    p = verb("run", cmd_run, "run one unlearning method on one seed and write the run JSON (metrics + provenance)")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--output", required=True)
+    p = verb("aggregate", cmd_aggregate, "combine run JSONs into an artifact's table (.csv and .md)")
+    p.add_argument("--artifact", required=True)
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+    p.add_argument("runs", nargs="+")
+    p = verb("draw", cmd_draw, "draw an artifact's figure from its table")
+    p.add_argument("--artifact", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("outputs", nargs="+")
+    p = verb("compare", cmd_compare, "put every published number beside the reproduced one")
+    p.add_argument("--published", required=True)
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+    p.add_argument("tables", nargs="*")
+    verb("artifacts", cmd_artifacts, "list every artifact with its paper, profile status and output paths")
+    verb("methods", cmd_methods, "list the registered unlearning methods")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return 2
+    args.func(args, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

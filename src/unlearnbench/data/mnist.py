@@ -1,0 +1,136 @@
+"""The ``mnist`` kind: the four official MNIST files, checksummed, then parsed as idx.
+
+Sources, in order: ``data/mnist/raw/`` (verified), a configured ``mirror`` folder (copied
+and verified), the official URLs (downloaded and verified; skipped when ``download: false``
+or ``UNLEARNBENCH_OFFLINE=1``). The md5s are the ones torchvision pins, so a file that
+passes here is byte-identical to what torchvision would use.
+
+``MNIST_MD5`` and ``MNIST_URLS`` are module-level on purpose: tests replace them to exercise
+the whole path on a tiny fake MNIST without any network access.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unlearnbench.data.download import (
+    DEFAULT_TIMEOUT_S,
+    DatasetUnavailableError,
+    fetch_file,
+    fetch_file_from,
+    file_url,
+    md5sum,
+    offline,
+)
+from unlearnbench.data.idx import IdxFormatError, read_idx_pair
+from unlearnbench.data.registry import DatasetRef, PreparedData
+from unlearnbench.data.subsets import encode_labels
+
+KIND = "mnist"
+SETTINGS = frozenset({"mirror", "urls", "download", "timeout"})
+REQUIRED: frozenset[str] = frozenset()
+FINGERPRINT: tuple[str, ...] = ()  # the md5s pin the content; where the files came from does not matter
+
+MNIST_MD5: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+MNIST_URLS: list[str] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+]
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+RAW_FOLDER = "raw"
+
+
+def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
+    """Obtain and verify the four files in ``folder/raw/``, then parse them."""
+    raw = folder / RAW_FOLDER
+    obtained = obtain_raw_files(raw, ref.settings)
+    arrays = {}
+    for split, (images_name, labels_name) in SPLIT_FILES.items():
+        images, labels = read_idx_pair(raw / images_name, raw / labels_name)
+        if images.dtype != np.uint8:
+            raise IdxFormatError(f"{raw / images_name}: MNIST images must be uint8, got {images.dtype}")
+        arrays[split] = (images, labels)
+    values, train_codes, test_codes = encode_labels(arrays["train"][1], arrays["test"][1], source="MNIST")
+    _, c, h, w = arrays["train"][0].shape
+    files = {
+        name: {
+            "md5": md5sum(raw / name),
+            "bytes": (raw / name).stat().st_size,
+            "url": file_url(MNIST_URLS[0], name),  # the canonical source, wherever this copy came from
+            "obtained_from": obtained[name],
+            "path": f"{RAW_FOLDER}/{name}",
+        }
+        for name in MNIST_MD5
+    }
+    return PreparedData(
+        train_images=torch.from_numpy(np.ascontiguousarray(arrays["train"][0])),
+        train_labels=train_codes,
+        test_images=torch.from_numpy(np.ascontiguousarray(arrays["test"][0])),
+        test_labels=test_codes,
+        label_values=values,
+        description=f"MNIST {h}x{w}" if c == 1 else f"MNIST {c}x{h}x{w}",
+        source="official MNIST files (md5 as pinned by torchvision)",
+        files=files,
+        stand_in=False,
+    )
+
+
+def obtain_raw_files(raw: Path, settings: dict[str, Any]) -> dict[str, str]:
+    """Make every MNIST file present and verified in ``raw``; return where each came from.
+
+    All four files are attempted before failing, so one error names every missing file.
+    """
+    urls = _urls(settings)
+    allow_download = bool(settings.get("download", True)) and not offline()
+    timeout = float(settings.get("timeout", DEFAULT_TIMEOUT_S))
+    mirror = Path(settings["mirror"]).expanduser().resolve() if settings.get("mirror") else None
+    if mirror is not None and not mirror.is_dir():
+        raise DatasetUnavailableError(f"the configured MNIST mirror folder {mirror} does not exist")
+
+    obtained: dict[str, str] = {}
+    missing: list[str] = []
+    for name, md5 in MNIST_MD5.items():
+        if (raw / name).exists():
+            fetch_file(name, [], md5, raw)  # verifies the md5, raises ChecksumMismatchError otherwise
+            obtained[name] = str(raw / name)
+        elif mirror is not None and (mirror / name).is_file():
+            fetch_file(name, [mirror.as_uri() + "/"], md5, raw)
+            obtained[name] = str(mirror / name)
+        else:
+            try:
+                _, obtained[name] = fetch_file_from(
+                    name, urls, md5, raw, allow_download=allow_download, timeout=timeout
+                )
+            except DatasetUnavailableError as exc:
+                missing.append(f"  - {exc}")
+    if missing:
+        looked = f"{raw}/" + (f" and the mirror folder {mirror}/" if mirror else "")
+        offline_note = (
+            "" if allow_download else " Downloads are disabled (download: false or UNLEARNBENCH_OFFLINE)."
+        )
+        raise DatasetUnavailableError(
+            f"{len(missing)} MNIST file(s) are missing (looked in {looked}).{offline_note}\n"
+            + "\n".join(missing)
+            + f"\nDownload each file and put it in the folder {raw}/ (data/mnist/raw/ under the data root), "
+            "or set `datasets: {mnist: {mirror: <folder holding the four files>}}` in the config."
+        )
+    return obtained
+
+
+def _urls(settings: dict[str, Any]) -> list[str]:
+    urls = settings.get("urls", MNIST_URLS)
+    if isinstance(urls, str):
+        urls = [urls]
+    return list(urls)

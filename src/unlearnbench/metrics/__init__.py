@@ -1,0 +1,1 @@
+"""Metrics shared by every method: generative quality, classification, gradients, privacy."""

@@ -1,0 +1,52 @@
+"""fratio, IS and FID from a domain classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pytorch_fid.fid_score import calculate_frechet_distance
+
+from unlearnbench.metrics.generative import fratio, frechet_distance, inception_score
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 10])
+def test_inception_score_of_one_hot_predictions_spread_over_k_classes_is_k(k):
+    probs = torch.eye(k).repeat(7, 1)
+    assert inception_score(probs) == pytest.approx(k, rel=1e-6)
+
+
+def test_inception_score_of_constant_prediction_is_one():
+    probs = torch.tensor([[0.2, 0.5, 0.3]]).repeat(50, 1)
+    assert inception_score(probs) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_inception_score_rejects_empty_input():
+    with pytest.raises(ValueError):
+        inception_score(torch.empty(0, 3))
+
+
+def test_fid_of_a_set_against_itself_is_about_zero():
+    feats = np.random.default_rng(0).normal(size=(400, 16))
+    assert frechet_distance(feats, feats) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fid_matches_pytorch_fid_and_grows_with_a_mean_shift():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 8)), rng.normal(loc=0.5, size=(300, 8))
+    ours = frechet_distance(a, b)
+    reference = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    assert ours == pytest.approx(reference, rel=1e-6)
+    assert ours > frechet_distance(a, rng.normal(loc=0.1, size=(300, 8)))
+
+
+def test_fid_handles_singular_covariance():
+    rng = np.random.default_rng(2)
+    a = np.concatenate([rng.normal(size=(50, 4)), np.zeros((50, 4))], axis=1)  # dead units
+    assert np.isfinite(frechet_distance(a, a + 0.1))
+
+
+def test_fratio_counts_argmax_of_target_class():
+    probs = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.0, 0.0, 1.0]])
+    assert fratio(probs, 0) == pytest.approx(0.5)
+    assert fratio(probs, 2) == pytest.approx(0.25)

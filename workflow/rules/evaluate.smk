@@ -1,0 +1,48 @@
+# Aggregate runs into each artifact's table, then draw its figure from the table alone.
+
+
+def figure_extra_inputs(wildcards):
+    """Image grids saved by the runs (figures tile them; they never recompute anything)."""
+    files = artifact_run_files(wildcards.artifact)
+    return [f[: -len(".json")] + ".samples.npz" for f in files if wildcards.artifact == "gs-fig1"]
+
+
+rule table:
+    input:
+        lambda w: artifact_run_files(w.artifact),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/{{artifact}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"artifact": "{artifact}", "profile": PROFILE},
+        ),
+        md=f"{RESULTS}/tables/{{artifact}}.md",
+    params:
+        caption=lambda w: caption_note(w.artifact),
+    log:
+        f"logs/{PROFILE}/table/{{artifact}}.log",
+    shell:
+        "unlearnbench --config {CONFIG_JSON} aggregate --artifact {wildcards.artifact} "
+        "--csv {output.csv} --md {output.md} {input} 2>&1 | tee {log}"
+
+
+rule figure:
+    input:
+        table=f"{RESULTS}/tables/{{artifact}}.csv",
+        extra=figure_extra_inputs,
+    output:
+        pdf=f"{FIGURES}/{{artifact}}.pdf",
+        png=report(
+            f"{FIGURES}/{{artifact}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"artifact": "{artifact}", "profile": PROFILE},
+        ),
+    params:
+        caption=lambda w: caption_note(w.artifact),
+    log:
+        f"logs/{PROFILE}/figure/{{artifact}}.log",
+    shell:
+        "unlearnbench --config {CONFIG_JSON} draw --artifact {wildcards.artifact} "
+        "--table {input.table} {output.pdf} {output.png} 2>&1 | tee {log}"

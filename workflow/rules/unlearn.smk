@@ -1,0 +1,41 @@
+# One unlearning run (experiment, method, seed) -> run JSON with metrics and provenance.
+# Generative experiments also save a grid of generated samples for the figures.
+
+
+rule run_generative:
+    input:
+        run_inputs,
+    output:
+        json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
+        samples=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.samples.npz",
+    wildcard_constraints:
+        experiment=experiments_where(lambda b: b["kind"] == "generative-unlearning"),
+    params:
+        settings=lambda w: settings_json(w.experiment),
+    threads: config.get("threads", 1)
+    resources:
+        gpu=GPUS_PER_JOB,
+    log:
+        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    shell:
+        "unlearnbench --config {CONFIG_JSON} run --experiment {wildcards.experiment} "
+        "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
+
+
+rule run:
+    input:
+        run_inputs,
+    output:
+        f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
+    wildcard_constraints:
+        experiment=experiments_where(lambda b: b["kind"] != "generative-unlearning"),
+    params:
+        settings=lambda w: settings_json(w.experiment),
+    threads: config.get("threads", 1)
+    resources:
+        gpu=GPUS_PER_JOB,
+    log:
+        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    shell:
+        "unlearnbench --config {CONFIG_JSON} run --experiment {wildcards.experiment} "
+        "--method {wildcards.method} --seed {wildcards.seed} --output {output} 2>&1 | tee {log}"
