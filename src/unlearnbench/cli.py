@@ -131,9 +131,11 @@ def cmd_artifacts(args: argparse.Namespace, config: dict[str, Any]) -> None:
     profile = config["profile"]
     for artifact in all_artifacts():
         runs = artifact.runs(config)
+        outputs = artifact_outputs(artifact.name, profile)
+        built = "built" if all(Path(p).exists() for p in outputs) else "not built yet" if runs else "not in this profile"
         print(f"{artifact.name}  [{artifact.paper}]  {artifact.title}")
-        print(f"    profile {profile}: {artifact.status(config)}; {len(runs)} runs")
-        for path in artifact_outputs(artifact.name, profile):
+        print(f"    profile {profile} ({built}): {artifact.status(config)}; {len(runs)} runs")
+        for path in outputs:
             print(f"    {path}")
 
 

@@ -17,6 +17,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMA = REPO_ROOT / "config" / "schema.yaml"
+KIND_SCHEMAS = REPO_ROOT / "config" / "schema"  # one file per experiment kind: <kind>.yaml
 DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
 
 
@@ -29,8 +30,33 @@ def load_yaml(path: str | Path) -> Any:
         return yaml.safe_load(handle)
 
 
-def load_schema(path: str | Path | None = None) -> dict[str, Any]:
-    return load_yaml(path or DEFAULT_SCHEMA)
+def load_schema(path: str | Path | None = None, kinds_dir: str | Path | None = None) -> dict[str, Any]:
+    """The profile schema with one sub-schema per experiment kind plugged in.
+
+    ``config/schema/<kind>.yaml`` describes the experiment blocks of that kind; its own
+    ``$defs`` are merged into the top-level ones. An experiment block is checked against
+    the sub-schema its ``kind`` selects, so errors point at the right keys.
+    """
+    schema = load_yaml(path or DEFAULT_SCHEMA)
+    defs = schema.setdefault("$defs", {})
+    branches, kinds = [], []
+    for fragment_path in sorted(Path(kinds_dir or KIND_SCHEMAS).glob("*.yaml")):
+        kind = fragment_path.stem
+        fragment = load_yaml(fragment_path)
+        for name, definition in fragment.pop("$defs", {}).items():
+            if name in defs:
+                raise ValueError(f"{fragment_path}: $defs entry {name!r} is already defined elsewhere")
+            defs[name] = definition
+        defs[f"kind:{kind}"] = fragment
+        kinds.append(kind)
+        branches.append({"if": {"properties": {"kind": {"const": kind}}}, "then": {"$ref": f"#/$defs/kind:{kind}"}})
+    defs["experiment"] = {
+        "type": "object",
+        "required": ["kind"],
+        "properties": {"kind": {"enum": kinds}},
+        "allOf": branches,
+    }
+    return schema
 
 
 def load_config(path: str | Path | None = None, schema_path: str | Path | None = None) -> dict[str, Any]:

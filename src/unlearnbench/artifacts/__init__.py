@@ -1,25 +1,36 @@
-"""Registry of paper artifacts (tables and figures), one module each."""
+"""Registry of paper artifacts (tables and figures), one module each.
+
+Convention: artifact ``gs-table1`` is the ``ARTIFACT`` object of
+``unlearnbench.artifacts.gs_table1``; adding an artifact adds one module and nothing else.
+"""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+import pkgutil
 from typing import Any
 
-# artifact name -> module under unlearnbench.artifacts; one line per artifact.
-ARTIFACT_MODULES = {
-    "gs-table1": "gs_table1",
-    "gs-fig1": "gs_fig1",
-}
+import unlearnbench.artifacts as _package
+
+_NOT_ARTIFACTS = {"base", "common"}
+
+
+def artifact_names() -> list[str]:
+    """Every artifact module's name, gradient-surgery (gs-) before L-CODEC (lc-), then by name."""
+    names = [m.name.replace("_", "-") for m in pkgutil.iter_modules(_package.__path__) if m.name not in _NOT_ARTIFACTS]
+    return sorted(names, key=lambda n: (not n.startswith("gs-"), n))
 
 
 def get_artifact(name: str) -> Any:
+    module_name = f"unlearnbench.artifacts.{name.replace('-', '_')}"
     try:
-        module: ModuleType = importlib.import_module(f"unlearnbench.artifacts.{ARTIFACT_MODULES[name]}")
-    except KeyError:
-        raise KeyError(f"unknown artifact {name!r}; known: {', '.join(ARTIFACT_MODULES)}") from None
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise KeyError(f"unknown artifact {name!r}; known: {', '.join(artifact_names())}") from None
     return module.ARTIFACT
 
 
 def all_artifacts() -> list[Any]:
-    return [get_artifact(name) for name in ARTIFACT_MODULES]
+    return [get_artifact(name) for name in artifact_names()]

@@ -19,6 +19,7 @@ from torchvision.utils import make_grid
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
+from unlearnbench.artifacts.gs_table1 import describe_experiment
 from unlearnbench.config import experiments_of_kind
 
 PANELS = (("before", "original"), ("gradient-surgery", "unlearned (gradient surgery)"))
@@ -79,7 +80,9 @@ class GsFig1:
 
     def status(self, config: Mapping[str, Any]) -> str:
         experiments = experiments_of_kind(config, "generative-unlearning")
-        return "built: " + ", ".join(experiments) if experiments else "not configured in this profile"
+        if not experiments:
+            return "not configured in this profile"
+        return "configured: " + "; ".join(describe_experiment(name, s, config) for name, s in experiments.items())
 
 
 ARTIFACT = GsFig1()

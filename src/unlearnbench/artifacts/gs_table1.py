@@ -18,6 +18,7 @@ import pandas as pd
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, seeds, summarise, title_with_data_note
 from unlearnbench.config import experiments_of_kind
+from unlearnbench.data import is_stand_in
 
 METRICS = ("fratio", "IS", "FID", "time")
 ROW_LABELS = {
@@ -27,6 +28,13 @@ ROW_LABELS = {
     "gradient-surgery": "OURS",
     "retrain": "RETRAIN",
 }
+
+
+def describe_experiment(name: str, settings: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """E.g. ``MNIST138 column from gs-digits138 on digits classes [1, 3, 8] (STAND-IN data)``."""
+    classes = f" classes {settings['classes']}" if settings.get("classes") else ""
+    note = " (STAND-IN data)" if is_stand_in(settings["dataset"], config.get("datasets")) else ""
+    return f"{settings.get('paper_column')} column from {name} on {settings['dataset']}{classes}{note}"
 
 
 def methods_of(settings: Mapping[str, Any]) -> list[str]:
@@ -98,8 +106,7 @@ class GsTable1:
         experiments = experiments_of_kind(config, "generative-unlearning")
         if not experiments:
             return "not configured in this profile"
-        parts = [f"{s.get('paper_column')}<-{name} ({s['dataset']})" for name, s in experiments.items()]
-        return "built: " + ", ".join(parts)
+        return "configured: " + "; ".join(describe_experiment(name, s, config) for name, s in experiments.items())
 
 
 ARTIFACT = GsTable1()

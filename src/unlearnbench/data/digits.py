@@ -20,6 +20,7 @@ from unlearnbench.data.registry import DatasetRef, PreparedData
 from unlearnbench.data.subsets import encode_labels, stratified_split
 
 KIND = "digits"
+STAND_IN = True  # always: it stands in for MNIST
 SETTINGS: frozenset[str] = frozenset()
 REQUIRED: frozenset[str] = frozenset()
 FINGERPRINT: tuple[str, ...] = ()

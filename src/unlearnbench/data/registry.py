@@ -129,6 +129,16 @@ def dataset_base(name: str, datasets_config: Mapping[str, Any] | None = None) ->
     return resolve_dataset(name, datasets_config).base
 
 
+def is_stand_in(name: str, datasets_config: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``name`` is stand-in data, known without preparing it (for captions and listings).
+
+    A kind module may declare ``STAND_IN = True`` (scikit-learn digits); user data says so
+    with the ``stand_in`` setting.
+    """
+    ref = resolve_dataset(name, datasets_config)
+    return bool(ref.settings.get("stand_in", getattr(_kind_module(ref.kind), "STAND_IN", False)))
+
+
 def _config(datasets_config: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
     if datasets_config is None:
         return {}

@@ -4,6 +4,7 @@ Importing this package imports every method module so the registry is complete.
 """
 
 import importlib
+import pkgutil
 
 from unlearnbench.unlearning.base import (
     InvalidForgetSetError,
@@ -23,7 +24,15 @@ __all__ = [
     "register",
 ]
 
-# One line per method module; importing a module registers its methods.
-METHOD_MODULES = ("reference", "ascent")
-for _module in METHOD_MODULES:
-    importlib.import_module(f"unlearnbench.unlearning.{_module}")
+
+
+def _import_method_modules() -> None:
+    """Import every module of this package: each registers its methods with ``@register``.
+
+    Adding a method therefore means adding one module (and naming it in a config).
+    """
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_method_modules()
