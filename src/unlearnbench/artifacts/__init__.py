@@ -6,11 +6,11 @@ Convention: artifact ``gs-table1`` is the ``ARTIFACT`` object of
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
 from typing import Any
 
 import unlearnbench.artifacts as _package
+from unlearnbench.plugins import import_plugin
 
 _NOT_ARTIFACTS = {"base", "common"}
 
@@ -22,14 +22,7 @@ def artifact_names() -> list[str]:
 
 
 def get_artifact(name: str) -> Any:
-    module_name = f"unlearnbench.artifacts.{name.replace('-', '_')}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise KeyError(f"unknown artifact {name!r}; known: {', '.join(artifact_names())}") from None
-    return module.ARTIFACT
+    return import_plugin(__name__, name, "artifact").ARTIFACT
 
 
 def all_artifacts() -> list[Any]:

@@ -7,18 +7,13 @@ two files and nothing else.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
+
+from unlearnbench.plugins import import_plugin
 
 
 def get_kind(kind: str) -> ModuleType:
-    module_name = f"unlearnbench.experiments.{kind.replace('-', '_')}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise KeyError(f"unknown experiment kind {kind!r}: no module {module_name}") from None
+    module = import_plugin(__name__, kind, "experiment kind")
     if getattr(module, "KIND", None) != kind:
-        raise KeyError(f"{module_name} does not declare KIND = {kind!r}")
+        raise KeyError(f"{module.__name__} does not declare KIND = {kind!r}")
     return module
