@@ -1,0 +1,228 @@
+"""FOCI and L-FOCI: greedy forward selection with CODEC (Azadkia & Chatterjee, Section 5).
+
+The algorithm is the one of the R package FOCI 0.1.3 (``foci_main``), step for step:
+
+1. standardise every column of X (``(x - mean) / sd``, sd with ``n - 1``; a constant column
+   is an error), as ``standardize = "scale"`` does;
+2. at each step, for every column ``j`` not yet selected, compute the numerator
+   ``Q_n(Y, X_S + j) = (1/n^2) sum_i (min(R_i, R_M(i)) - L_i^2 / n)`` with ``M`` the nearest
+   neighbour in the columns ``S + j``; pick the largest (the lowest index among equals);
+3. stop before adding it when ``Q_n`` did not increase (``Q_{k+1} <= Q_k``; at the first step
+   ``Q_1 <= 0`` selects nothing). This is Azadkia and Chatterjee's rule "stop at the first
+   non-positive conditional coefficient", because ``T(Y, X_j | X_S)`` has numerator
+   ``Q_n(Y, X_S + j) - Q_n(Y, X_S)``;
+4. report ``stepT = Q_k / S_n(Y)``, the cumulative coefficient ``T_n(Y, X_S)`` after each step.
+
+``Q`` is kept as the exact integer ``n sum min(R_i, R_M(i)) - sum L_i^2`` (``n^3 Q_n``), so
+comparisons between candidates are exact.
+
+Two evaluations of a step are provided. :func:`foci` computes the neighbours of all
+candidates in one batched call (:func:`~unlearnbench.dependence.knn.candidate_nearest_neighbours`,
+chunked, on the data's device). :func:`foci_reference` recomputes a full pairwise distance
+matrix for each candidate in turn, the way the R package and the L-CODEC authors' code do;
+it exists for tests and for the speed benchmark. Both draw the same tie-breaking numbers
+(one uniform per row and step), so they select the same columns even on discrete data.
+
+L-FOCI (:func:`lfoci`) is FOCI on X jittered once, after standardisation, as L-CODEC does
+(Y only with ``jitter_y=True``; see :mod:`.codec` for why that is not the default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from unlearnbench.dependence.codec import (
+    LCODEC_NOISE_SCALE,
+    as_matrix,
+    as_vector,
+    jitter,
+    make_generator,
+    pick_device,
+    rank_counts,
+    tie_uniforms,
+)
+from unlearnbench.dependence.knn import DEFAULT_MAX_ELEMENTS, candidate_nearest_neighbours, nearest_neighbours
+
+Tensor = torch.Tensor
+# Candidates per batched call: bounds the (candidates x n) index matrix a step holds at once.
+CANDIDATE_BLOCK = 4096
+
+
+@dataclass
+class FociResult:
+    """Selected columns (0-based, in selection order) and ``T_n(Y, X_S)`` after each step."""
+
+    selected: list[int] = field(default_factory=list)
+    statistics: list[float] = field(default_factory=list)
+
+
+# One greedy step: (y, its ranks R, selected columns (n, s), candidate columns (n, c), tie uniforms)
+# -> sum_i min(R_i, R_M(i)) per candidate, shape (c,)
+StepScorer = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+def foci(
+    y: Any,
+    X: Any,
+    *,
+    standardize: bool = True,
+    max_features: int | None = None,
+    seed: int | None = None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> FociResult:
+    """FOCI with all candidates of a step evaluated in one batched exact-neighbour computation."""
+    yt, xt = _prepare(y, X, standardize)
+    return _greedy(yt, xt, max_features, make_generator(seed), _batched_scorer(max_elements))
+
+
+def lfoci(
+    y: Any,
+    X: Any,
+    *,
+    standardize: bool = True,
+    max_features: int | None = None,
+    seed: int | None = None,
+    noise_scale: float = LCODEC_NOISE_SCALE,
+    jitter_y: bool = False,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> FociResult:
+    """L-FOCI: :func:`foci` on X plus L-CODEC's tie-breaking noise (added once, after scaling)."""
+    yt, xt = _prepare(y, X, standardize)
+    gen = make_generator(seed)
+    if jitter_y:
+        yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
+    xt = jitter(xt, gen, noise_scale)
+    return _greedy(yt, xt, max_features, gen, _batched_scorer(max_elements))
+
+
+def foci_reference(
+    y: Any,
+    X: Any,
+    *,
+    standardize: bool = True,
+    max_features: int | None = None,
+    seed: int | None = None,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> FociResult:
+    """FOCI evaluating one candidate at a time with a full distance matrix (reference and baseline)."""
+    yt, xt = _prepare(y, X, standardize)
+    return _greedy(yt, xt, max_features, make_generator(seed), _one_at_a_time_scorer(max_elements))
+
+
+def lfoci_reference(
+    y: Any,
+    X: Any,
+    *,
+    standardize: bool = True,
+    max_features: int | None = None,
+    seed: int | None = None,
+    noise_scale: float = LCODEC_NOISE_SCALE,
+    jitter_y: bool = False,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> FociResult:
+    """L-FOCI evaluated one candidate at a time (same noise and ties as :func:`lfoci`)."""
+    yt, xt = _prepare(y, X, standardize)
+    gen = make_generator(seed)
+    if jitter_y:
+        yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
+    xt = jitter(xt, gen, noise_scale)
+    return _greedy(yt, xt, max_features, gen, _one_at_a_time_scorer(max_elements))
+
+
+# --------------------------------------------------------------------------- the greedy loop
+
+
+def _greedy(
+    y: Tensor, X: Tensor, max_features: int | None, gen: torch.Generator, scorer: StepScorer
+) -> FociResult:
+    n, p = X.shape
+    limit = p if max_features is None else int(max_features)
+    if limit < 1 or limit > p:
+        raise ValueError(
+            f"max_features must be between 1 and the number of columns ({p}), got {max_features}"
+        )
+    r, left = rank_counts(y)
+    offset = int((left * left).sum().item())
+    s_n = int((left * (n - left)).sum().item())  # n^3 S_n(Y)
+    selected: list[int] = []
+    q_values: list[int] = []
+    remaining = list(range(p))
+    while len(selected) < limit:
+        u = tie_uniforms(n, gen, X.device)
+        base = X[:, selected]
+        scores = scorer(y, r, base, X[:, remaining], u)  # sum_i min(R_i, R_M(i)) per candidate
+        best = int(torch.argmax(scores).item())  # first maximum: lowest column index among equals
+        q = n * int(scores[best].item()) - offset
+        if q <= (q_values[-1] if q_values else 0):
+            break
+        selected.append(remaining.pop(best))
+        q_values.append(q)
+    return FociResult(selected=selected, statistics=[q / s_n for q in q_values])
+
+
+def _batched_scorer(max_elements: int) -> StepScorer:
+    def score(y: Tensor, r: Tensor, base: Tensor, cands: Tensor, u: Tensor) -> Tensor:
+        out = torch.empty(cands.shape[1], dtype=torch.long, device=cands.device)
+        for start in range(0, cands.shape[1], CANDIDATE_BLOCK):
+            stop = min(cands.shape[1], start + CANDIDATE_BLOCK)
+            m = candidate_nearest_neighbours(base, cands[:, start:stop], u, max_elements=max_elements)
+            out[start:stop] = torch.minimum(r[None, :], r[m]).sum(dim=1)
+        return out
+
+    return score
+
+
+def _one_at_a_time_scorer(max_elements: int) -> StepScorer:
+    """The authors' loop: one CODEC call per candidate, recomputing ranks and both neighbour sets.
+
+    Like ``codec3(X_j, Y, X_S)`` in the L-CODEC code (and one ``.estimateQ`` call per candidate in
+    the R package), every candidate gets a fresh full distance matrix; only the neighbour search
+    is exact here (dense, with the same tie rule as the batched path), so the selections agree.
+    """
+
+    def score(y: Tensor, r: Tensor, base: Tensor, cands: Tensor, u: Tensor) -> Tensor:
+        out = torch.empty(cands.shape[1], dtype=torch.long, device=cands.device)
+        for j in range(cands.shape[1]):
+            ranks, _ = rank_counts(y)
+            m = nearest_neighbours(
+                torch.cat([base, cands[:, j : j + 1]], dim=1), u, strategy="dense", max_elements=max_elements
+            )
+            if base.shape[1] > 0:  # the conditional coefficient's denominator needs N(i) in X_S
+                nearest_neighbours(base, u, strategy="dense", max_elements=max_elements)
+            out[j] = torch.minimum(ranks, ranks[m]).sum()
+        return out
+
+    return score
+
+
+# --------------------------------------------------------------------------- input handling
+
+
+def _prepare(y: Any, X: Any, standardize: bool) -> tuple[Tensor, Tensor]:
+    device = pick_device([y, X])
+    yt = as_vector(y, "y", device)
+    xt = as_matrix(X, "X", device)
+    if xt.shape[0] != yt.shape[0]:
+        raise ValueError(f"y has {yt.shape[0]} rows but X has {xt.shape[0]}")
+    if yt.shape[0] < 2:
+        raise ValueError(f"FOCI needs at least 2 rows, got {yt.shape[0]}")
+    if standardize:
+        xt = standardize_columns(xt)
+    return yt, xt
+
+
+def standardize_columns(X: Tensor) -> Tensor:
+    """``(x - mean) / sd`` per column (sd with ``n - 1``), as R's FOCI ``standardize = "scale"``."""
+    constant = (X[:1] == X).all(dim=0)
+    if bool(constant.any()):
+        cols = constant.nonzero(as_tuple=True)[0].tolist()
+        raise ValueError(
+            f"column(s) {cols} of X are constant; FOCI cannot standardise them (drop them first)"
+        )
+    mean = X.mean(dim=0, keepdim=True)
+    sd = X.std(dim=0, unbiased=True, keepdim=True)
+    return (X - mean) / sd

@@ -1,0 +1,94 @@
+"""Hyperparameters of the Newton-type methods, parsed and validated from ``request.hyperparameters``.
+
+Every key is optional except ``l2_lambda`` (the weight decay the model was trained with:
+the Hessian damping and the strong-convexity constant of the noise). Unknown keys are an
+error, so a typo in the config cannot silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from unlearnbench.newton.gradient_bank import GradientBank
+from unlearnbench.newton.hessian import HESSIANS
+from unlearnbench.newton.noise import NOISES
+from unlearnbench.newton.selection import SELECTIONS
+
+SAMPLE_GRADIENTS = ("regularised", "data-only")
+
+
+@dataclass
+class NewtonSettings:
+    """What a Newton removal step needs besides the model and the data.
+
+    ``sample_gradient``: ``regularised`` (default) differentiates the per-sample
+    regularised loss ``loss + lambda/2 ||w||^2``, which makes the step the exact Newton
+    step of the L2-regularised objective; ``data-only`` drops the ``lambda w`` term, as
+    the authors' code does.
+    """
+
+    selection: str = "lfoci"
+    hessian: str = "exact"
+    noise: str = "paper"
+    epsilon: float = 0.1
+    delta: float = 0.01
+    M: float = 0.25  # Lipschitz constant of the Hessian
+    L: float = 1.0  # Lipschitz constant of the loss
+    l2_lambda: float | None = None
+    perturbations: int = 1000
+    perturbation_std: float = 0.1
+    max_slices: int | None = None
+    cg_tol: float = 1e-6
+    cg_max_iter: int = 500
+    batch_size: int = 1024
+    fd_step: float = 1e-3
+    sample_gradient: str = "regularised"
+    feature_chunk: int = 256
+    gradient_bank: GradientBank | None = None
+
+    @classmethod
+    def from_hyperparameters(cls, hyperparameters: Mapping[str, Any], **fixed: Any) -> NewtonSettings:
+        """Parse ``hyperparameters``; ``fixed`` are values the method itself imposes."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(hyperparameters) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameter(s) {unknown} for a Newton method; known: {sorted(known)}"
+            )
+        for key, value in fixed.items():
+            given = hyperparameters.get(key, value)
+            if given != value:
+                raise ValueError(f"this method fixes {key}={value!r}; the config asks for {given!r}")
+        values = {**hyperparameters, **fixed}
+        bank = values.get("gradient_bank")
+        if bank is not None and not isinstance(bank, GradientBank):
+            values["gradient_bank"] = GradientBank.from_payload(bank)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for key, value, allowed in (
+            ("selection", self.selection, SELECTIONS),
+            ("hessian", self.hessian, HESSIANS),
+            ("noise", self.noise, NOISES),
+            ("sample_gradient", self.sample_gradient, SAMPLE_GRADIENTS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+        if self.l2_lambda is None:
+            raise ValueError("l2_lambda (the weight decay used in training) is required by Newton methods")
+        if self.l2_lambda < 0:
+            raise ValueError(f"l2_lambda must be non-negative, got {self.l2_lambda}")
+        for key in ("perturbations", "cg_max_iter", "batch_size", "feature_chunk"):
+            if int(getattr(self, key)) <= 0:
+                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+        for key in ("perturbation_std", "cg_tol", "fd_step"):
+            if float(getattr(self, key)) <= 0:
+                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.max_slices is not None and self.max_slices <= 0:
+            raise ValueError(f"max_slices must be positive or null, got {self.max_slices}")
+        if self.hessian == "finite-difference" and self.gradient_bank is None:
+            raise ValueError("hessian: finite-difference needs the gradient bank of the original training")

@@ -1,0 +1,99 @@
+"""FOCI / L-FOCI: batched equals one-at-a-time, the stopping rule, selections, input handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unlearnbench.dependence import FociResult, foci, foci_reference, lfoci, lfoci_reference
+from unlearnbench.dependence.foci import standardize_columns
+
+
+@pytest.fixture(scope="module")
+def product_data() -> tuple[np.ndarray, np.ndarray]:
+    """The example of the R package's help page: y = x1 x10 + x20^2 (0-based columns 0, 9, 19)."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(600, 25))
+    return X[:, 0] * X[:, 9] + X[:, 19] ** 2 + 0.1 * rng.normal(size=600), X
+
+
+def test_foci_finds_the_signal_columns(product_data) -> None:
+    y, X = product_data
+    result = foci(y, X, seed=0)
+    assert set(result.selected[:3]) == {0, 9, 19}
+    assert len(result.statistics) == len(result.selected)
+    assert all(
+        b > a for a, b in zip(result.statistics, result.statistics[1:], strict=False)
+    )  # Q must increase
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_batched_equals_one_at_a_time(discrete: bool) -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 12))
+    if discrete:
+        X = rng.integers(0, 3, size=(300, 12)).astype(float)
+    y = X[:, 2] + X[:, 7] * X[:, 5] + (0 if discrete else 0.2 * rng.normal(size=300))
+    for fast, slow in ((foci, foci_reference), (lfoci, lfoci_reference)):
+        a, b = fast(y, X, seed=4), slow(y, X, seed=4)
+        assert a.selected == b.selected and a.statistics == b.statistics
+        assert len(a.selected) >= 2
+
+
+def test_lfoci_on_binary_data_finds_the_parents() -> None:
+    rng = np.random.default_rng(5)
+    X = (rng.random(size=(800, 10)) < 0.4).astype(float)
+    y = X[:, 3] + 2 * X[:, 8]
+    for method in (foci, lfoci):
+        assert set(method(y, X, seed=0).selected) == {3, 8}
+
+
+def test_stopping_rule_and_limits(product_data) -> None:
+    y, X = product_data
+    assert foci(np.ones(len(y)), X, seed=0) == FociResult([], [])  # constant y: Q_1 = 0, nothing
+    noise = np.random.default_rng(1).normal(size=len(y))
+    assert len(foci(noise, X, seed=0).selected) <= 2  # independent y: stops almost at once
+    limited = foci(y, X, max_features=2, seed=0)
+    assert limited.selected == foci(y, X, seed=0).selected[:2]
+    with pytest.raises(ValueError, match="max_features"):
+        foci(y, X, max_features=0)
+    with pytest.raises(ValueError, match="max_features"):
+        foci(y, X, max_features=X.shape[1] + 1)
+
+
+def test_standardisation_matters_and_is_checked() -> None:
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(400, 3))
+    y = np.sin(2 * X[:, 0]) + X[:, 1]
+    X_scaled = X * np.array([1.0, 1000.0, 1.0])  # column 1 would swamp every distance unscaled
+    assert foci(y, X_scaled, seed=0).selected == foci(y, X, seed=0).selected
+    assert foci(y, X_scaled, standardize=False, seed=0).selected != foci(y, X, seed=0).selected
+    with pytest.raises(ValueError, match="constant"):
+        foci(y, np.hstack([X, np.ones((400, 1))]))
+    z = standardize_columns(torch.tensor(X_scaled))
+    assert torch.allclose(z.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(z.std(0), torch.ones(3, dtype=torch.float64))
+
+
+def test_numpy_and_torch_inputs_agree(product_data) -> None:
+    y, X = product_data
+    a = lfoci(y, X[:, :10], seed=2)
+    b = lfoci(torch.tensor(y), torch.tensor(X[:, :10]), seed=2)
+    assert a == b
+
+
+def test_bad_inputs_are_named() -> None:
+    with pytest.raises(ValueError, match="rows"):
+        foci(np.zeros(5), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        foci(np.zeros(1), np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        foci(np.array([1.0, 2.0, np.nan]), np.eye(3))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(product_data) -> None:
+    y, X = product_data
+    gpu = foci(torch.tensor(y, device="cuda"), torch.tensor(X, device="cuda"), seed=0)
+    assert gpu == foci(y, X, seed=0)
