@@ -21,7 +21,8 @@ def test_builtins_and_aliases():
     assert resolve_dataset("digits") == DatasetRef("digits", "digits", "digits", None, {})
     assert resolve_dataset("mnist138") == DatasetRef("mnist138", "mnist", "mnist", (1, 3, 8), {})
     assert dataset_base("digits138") == "digits" and dataset_base("mnist138") == "mnist"
-    assert known_datasets() == ["digits", "digits138", "mnist", "mnist138"]
+    assert {"digits", "digits138", "mnist", "mnist138"} <= set(known_datasets())
+    assert known_datasets() == sorted(known_datasets())
 
 
 def test_builtin_entry_may_only_add_settings(tmp_path):
@@ -47,15 +48,7 @@ def test_user_entries_and_their_errors():
     ref = resolve_dataset("mine-odd", config)
     assert (ref.base, ref.kind, ref.classes, ref.settings["train_images"]) == ("mine", "idx", (1,), "a")
     assert dataset_base("mnist49", config) == "mnist"
-    assert known_datasets(config) == [
-        "digits",
-        "digits138",
-        "mine",
-        "mine-odd",
-        "mnist",
-        "mnist138",
-        "mnist49",
-    ]
+    assert set(known_datasets(config)) - set(known_datasets()) == {"mine", "mine-odd", "mnist49"}
     with pytest.raises(KeyError, match="unknown dataset 'cifar'.*digits138"):
         resolve_dataset("cifar", config)
     with pytest.raises(ValueError, match="needs 'kind'"):

@@ -84,8 +84,8 @@ def cmd_aggregate(args: argparse.Namespace, config: dict[str, Any]) -> None:
     table = artifact.aggregate([Path(p) for p in args.runs], config)
     write_text(args.csv, table.to_csv(index=False))
     body = artifact.markdown(table) if hasattr(artifact, "markdown") else table.to_markdown(index=False)
-    header = [f"# {artifact.name}: {artifact.title}", "", f"Profile: `{config['profile']}`; runs: {len(args.runs)}; "
-              f"seeds: {', '.join(str(s) for s in config['seeds'])}.", ""]
+    # Experiments may set their own seeds, so the number per row is the table's n_seeds column.
+    header = [f"# {artifact.name}: {artifact.title}", "", f"Profile: `{config['profile']}`; aggregated from {len(args.runs)} run files.", ""]
     if any_stand_in(table):
         header += [f"**{STAND_IN_NOTE}**", ""]
     write_text(args.md, "\n".join(header) + body + "\n")

@@ -1,10 +1,15 @@
 # Aggregate runs into each artifact's table, then draw its figure from the table alone.
 
 
+# Arrays saved beside the run JSONs that a figure tiles (figures never recompute anything).
+FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-reid-actmaps": ".actmaps.npz"}
+
+
 def figure_extra_inputs(wildcards):
-    """Image grids saved by the runs (figures tile them; they never recompute anything)."""
-    files = artifact_run_files(wildcards.artifact)
-    return [f[: -len(".json")] + ".samples.npz" for f in files if wildcards.artifact == "gs-fig1"]
+    suffix = FIGURE_ARRAYS.get(wildcards.artifact)
+    if suffix is None:
+        return []
+    return [f[: -len(".json")] + suffix for f in artifact_run_files(wildcards.artifact)]
 
 
 rule table:

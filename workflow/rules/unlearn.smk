@@ -1,5 +1,7 @@
 # One unlearning run (experiment, method, seed) -> run JSON with metrics and provenance.
-# Generative experiments also save a grid of generated samples for the figures.
+# Some kinds also save arrays that figures tile (they never recompute): generated samples
+# (generative-unlearning) and activation maps (reid-removal). One rule per such kind, so that
+# Snakemake tracks every file a run writes.
 
 
 rule run_generative:
@@ -22,13 +24,33 @@ rule run_generative:
         "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
 
 
+rule run_reid:
+    input:
+        run_inputs,
+    output:
+        json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
+        actmaps=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.actmaps.npz",
+    wildcard_constraints:
+        experiment=experiments_where(lambda b: b["kind"] == "reid-removal"),
+    params:
+        settings=lambda w: settings_json(w.experiment),
+    threads: config.get("threads", 1)
+    resources:
+        gpu=GPUS_PER_JOB,
+    log:
+        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    shell:
+        "unlearnbench --config {CONFIG_JSON} run --experiment {wildcards.experiment} "
+        "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
+
+
 rule run:
     input:
         run_inputs,
     output:
         f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
     wildcard_constraints:
-        experiment=experiments_where(lambda b: b["kind"] != "generative-unlearning"),
+        experiment=experiments_where(lambda b: b["kind"] not in ("generative-unlearning", "reid-removal")),
     params:
         settings=lambda w: settings_json(w.experiment),
     threads: config.get("threads", 1)

@@ -1,12 +1,14 @@
 """Gradient-surgery paper, Figure 1: generated samples before and after unlearning.
 
-The table lists, per experiment, the BEFORE and gradient-surgery runs of the figure seed
-and the sample-grid files those runs saved (decoded from the same latent codes), with the
-run's fratio. Drawing only tiles the saved images.
+The table lists, per experiment (MNIST138 and CelebA columns), the BEFORE and
+gradient-surgery runs of the figure seed and the sample-grid files those runs saved
+(decoded from the same latent codes), with the run's fratio. Drawing only tiles the saved
+images (grayscale or RGB); a stand-in dataset is named as such in the panel titles.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from torchvision.utils import make_grid
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
-from unlearnbench.artifacts.gs_table1 import describe_experiment
+from unlearnbench.artifacts.gs_table1 import describe_experiment, forget_label
 from unlearnbench.config import experiments_of_kind
 
 PANELS = (("before", "original"), ("gradient-surgery", "unlearned (gradient surgery)"))
@@ -41,17 +43,19 @@ class GsFig1:
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
         rows = []
         for path, run in zip(run_files, read_runs(run_files)):
-            rows.append({
-                "column": run["paper_column"],
-                "experiment": run["experiment"],
-                "dataset": run["dataset"],
-                "stand_in": run["stand_in"],
-                "forget_class": run["forget_class"],
-                "method": run["method"],
-                "seed": run["seed"],
-                "fratio": run["metrics"]["fratio"],
-                "samples_file": str(Path(path).with_name(run["samples_file"])),
-            })
+            rows.append(
+                {
+                    "column": run["paper_column"],
+                    "experiment": run["experiment"],
+                    "dataset": run["dataset"],
+                    "stand_in": run["stand_in"],
+                    "forget": forget_label(run["forget_class"]),
+                    "method": run["method"],
+                    "seed": run["seed"],
+                    "fratio": run["metrics"]["fratio"],
+                    "samples_file": str(Path(path).with_name(run["samples_file"])),
+                }
+            )
         return pd.DataFrame.from_records(rows)
 
     def markdown(self, table: pd.DataFrame) -> str:
@@ -59,7 +63,9 @@ class GsFig1:
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
         experiments = list(dict.fromkeys(table["experiment"]))
-        fig, axes = plt.subplots(len(experiments), len(PANELS), figsize=(4.2 * len(PANELS), 4.4 * len(experiments)), squeeze=False)
+        fig, axes = plt.subplots(
+            len(experiments), len(PANELS), figsize=(4.2 * len(PANELS), 4.4 * len(experiments)), squeeze=False
+        )
         for i, experiment in enumerate(experiments):
             part = table[table["experiment"] == experiment].set_index("method")
             for j, (method, label) in enumerate(PANELS):
@@ -72,9 +78,20 @@ class GsFig1:
                 with np.load(row["samples_file"]) as archive:
                     images = torch.from_numpy(archive["images"])
                 grid = make_grid(images, nrow=int(np.ceil(np.sqrt(len(images)))), padding=1, pad_value=1.0)
-                ax.imshow(grid.permute(1, 2, 0).numpy().squeeze(), cmap="gray", vmin=0, vmax=1)
-                ax.set_title(f"{row['column']} {label}\nforget class {row['forget_class']}, fratio {row['fratio']:.3f}", fontsize=8)
-        fig.suptitle(title_with_data_note(f"{self.title} (profile {config['profile']}, seed {table['seed'].iloc[0]})", table), fontsize=9)
+                ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).numpy(), vmin=0, vmax=1)
+                data = textwrap.fill(
+                    f"{row['dataset']}" + (" [STAND-IN]" if bool(row["stand_in"]) else ""), 60
+                )
+                ax.set_title(
+                    f"{row['column']} {label}\n{data}\nforget {row['forget']}, fratio {row['fratio']:.3f}",
+                    fontsize=7,
+                )
+        fig.suptitle(
+            title_with_data_note(
+                f"{self.title} (profile {config['profile']}, seed {table['seed'].iloc[0]})", table
+            ),
+            fontsize=9,
+        )
         fig.tight_layout()
         save_figure(fig, outputs)
 
@@ -82,7 +99,9 @@ class GsFig1:
         experiments = experiments_of_kind(config, "generative-unlearning")
         if not experiments:
             return "not configured in this profile"
-        return "configured: " + "; ".join(describe_experiment(name, s, config) for name, s in experiments.items())
+        return "configured: " + "; ".join(
+            describe_experiment(name, s, config) for name, s in experiments.items()
+        )
 
 
 ARTIFACT = GsFig1()

@@ -35,19 +35,33 @@ PREPARED_NAME = "prepared.pt"
 MANIFEST_FORMAT = "unlearnbench-dataset-v1"
 
 #: Built-in datasets: name -> kind. Their folder under the data root is their name.
-BUILTIN_KINDS: dict[str, str] = {"digits": "digits", "mnist": "mnist"}
+BUILTIN_KINDS: dict[str, str] = {
+    "digits": "digits",
+    "mnist": "mnist",
+    "celeba": "celeba",
+    "celeba-standin": "celeba-standin",
+    "cifar10": "cifar10",
+    "cifar10-standin": "cifar10-standin",
+    "faces-standin": "identity-folders-standin",
+}
 #: Built-in aliases: name -> (base dataset, classes kept). "138" is paper 1's MNIST subset.
 BUILTIN_ALIASES: dict[str, tuple[str, tuple[int, ...]]] = {
     "digits138": ("digits", (1, 3, 8)),
     "mnist138": ("mnist", (1, 3, 8)),
 }
 #: Kinds a user may declare in the config, and the module implementing every kind.
-USER_KINDS = ("idx", "image-folder")
+USER_KINDS = ("idx", "image-folder", "identity-folders", "celeba")
 KIND_MODULES: dict[str, str] = {
     "digits": "unlearnbench.data.digits",
     "mnist": "unlearnbench.data.mnist",
     "idx": "unlearnbench.data.idx",
     "image-folder": "unlearnbench.data.image_folder",
+    "celeba": "unlearnbench.data.celeba",
+    "celeba-standin": "unlearnbench.data.celeba_standin",
+    "cifar10": "unlearnbench.data.cifar10",
+    "cifar10-standin": "unlearnbench.data.cifar10_standin",
+    "identity-folders": "unlearnbench.data.identity_folders",
+    "identity-folders-standin": "unlearnbench.data.identity_folders_standin",
 }
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # the name becomes a folder name
 

@@ -128,12 +128,10 @@ def tie_uniforms(n: int, gen: torch.Generator, device: torch.device | str = "cpu
 def smallest_gap(t: Tensor) -> float:
     """Lower bound on the smallest non-zero Euclidean distance between rows: min over columns of
     the smallest non-zero gap between sorted values (0.0 when every column is constant)."""
-    gaps = []
-    for col in range(t.shape[1]):
-        values = torch.unique(t[:, col])  # sorted
-        if values.numel() > 1:
-            gaps.append((values[1:] - values[:-1]).min().item())
-    return min(gaps) if gaps else 0.0
+    values = torch.sort(t, dim=0).values  # one batched sort for all columns
+    gaps = values[1:] - values[:-1]
+    positive = gaps[gaps > 0]
+    return positive.min().item() if positive.numel() else 0.0
 
 
 def jitter(t: Tensor, gen: torch.Generator, noise_scale: float = LCODEC_NOISE_SCALE) -> Tensor:

@@ -1,17 +1,35 @@
 """Experiment kind ``generative-unlearning``: paper 1 (gradient surgery), Table 1 and Figure 1.
 
-A VAE is pretrained on a class subset (MNIST138, or the digits138 stand-in); an
-evaluation classifier is trained on the same classes; each run removes the forget class
-with one method and measures, on N generated samples, fratio, IS and FID (domain
-classifier), plus wall time. A run also stores a grid of samples decoded from latents that
-are fixed per experiment, so before/after grids show the same codes.
+A VAE is pretrained on a class subset (MNIST138, or the digits138 stand-in) or on CelebA
+with one binary attribute as the label (or the synthetic-faces stand-in); an evaluation
+classifier is trained on the same labels; each run removes the forget class or feature
+(``forget_class``: ``1``, ``male``) with one method and measures, on N generated samples,
+fratio (share the classifier assigns to the forget label), IS (on the classifier's
+softmax) and FID, plus wall time. A run also stores a grid of samples decoded from
+latents that are fixed per experiment, so before/after grids show the same codes.
+
+Models by column: MNIST138 uses the MLP VAE and AllCNN; CelebA the convolutional VAE
+(:mod:`unlearnbench.models.conv_vae`) and ResNet-18 (:mod:`unlearnbench.models.resnet`).
+FID features (``evaluation.fid_features``): ``classifier`` — the evaluation classifier's
+penultimate features, which is what the paper's MNIST numbers (about 0.03) must come
+from — or ``inception`` — the standard Inception FID of the CelebA column (about 30), from
+the local weights file ``evaluation.inception_weights``. The quick profile's CelebA
+stand-in uses ``classifier``: there are no Inception weights offline, and its tables say so.
+
+``feature-unlearning`` (Moon et al.) needs implicit feedback on generated samples: every
+run hands the methods a :class:`~unlearnbench.unlearning.feature_unlearning.FeedbackRequest`
+whose ``feedback`` marks the images the evaluation classifier assigns to the forget label;
+the other methods ignore it.
 
 Choices the paper leaves open (configurable in the experiment block):
-- the forget set is every training image of ``forget_class``; the retain set the rest;
+- the forget set is every training image of ``forget_class`` (CelebA: every training image
+  with the attribute); the retain set the rest;
 - FID's reference set (``evaluation.fid_reference``): ``all`` real images of the subset
   (train + test, all classes) by default, which matches the pattern of the published
   table (BEFORE is closest to the data, unlearning raises FID); ``retain``-only and
-  ``test``-only references are available;
+  ``test``-only references are available; ``fid_reference_samples`` caps it at a fixed
+  random subset (seed 0, the same for every run), which keeps Inception FID on CelebA's
+  200k images affordable;
 - the Time column: pretraining seconds for BEFORE, retraining seconds for ``retrain``,
   the unlearning step's seconds for every other method.
 """
@@ -26,6 +44,8 @@ import numpy as np
 import torch
 from torch.utils.data import Subset, TensorDataset
 
+import unlearnbench.models.conv_vae  # noqa: F401  (registers "conv-vae")
+import unlearnbench.models.resnet  # noqa: F401  (registers "resnet18")
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.io import write_atomic, write_json
@@ -35,7 +55,8 @@ from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.models.vae import elbo_loss
 from unlearnbench.provenance import provenance
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
-from unlearnbench.unlearning import UnlearningRequest, get_method
+from unlearnbench.unlearning import get_method
+from unlearnbench.unlearning.feature_unlearning import FeedbackRequest
 
 KIND = "generative-unlearning"
 
@@ -71,7 +92,11 @@ def split_forget_retain(train: TensorDataset, label: int) -> tuple[Subset, Subse
 
 def _vae_kwargs(settings: Mapping[str, Any], data: DatasetSplits) -> dict[str, Any]:
     vae = settings["vae"]
-    return {"image_shape": list(data.image_shape), "hidden": list(vae["hidden"]), "latent_dim": int(vae["latent_dim"])}
+    return {
+        "image_shape": list(data.image_shape),
+        "hidden": list(vae["hidden"]),
+        "latent_dim": int(vae["latent_dim"]),
+    }
 
 
 def _train_vae(ctx: RunContext, data: DatasetSplits, dataset, seed: int, resume: Path | None, label: str):
@@ -96,25 +121,47 @@ def _train_vae(ctx: RunContext, data: DatasetSplits, dataset, seed: int, resume:
 
 def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     data = load_data(ctx)
-    meta: dict[str, Any] = {"experiment": ctx.experiment, "role": ref.role, "dataset": data.description,
-                            "stand_in": data.stand_in, "provenance": provenance(config=ctx.config, seed=ref.seed, device=ctx.device)}
+    meta: dict[str, Any] = {
+        "experiment": ctx.experiment,
+        "role": ref.role,
+        "dataset": data.description,
+        "stand_in": data.stand_in,
+        "provenance": provenance(config=ctx.config, seed=ref.seed, device=ctx.device),
+    }
     resume = output.with_name(output.name + ".resume")
     if ref.role == "original":
-        model, kwargs, result = _train_vae(ctx, data, data.train, ref.seed, resume, f"{ctx.experiment} VAE seed {ref.seed}")
+        model, kwargs, result = _train_vae(
+            ctx, data, data.train, ref.seed, resume, f"{ctx.experiment} VAE seed {ref.seed}"
+        )
         meta.update(train_seconds=result.seconds, final_loss=result.final_loss)
         save_model(output, model, ctx.settings["vae"]["model"], kwargs, meta)
     elif ref.role == "classifier":
         cfg = ctx.settings["classifier"]
-        kwargs = {"in_channels": data.image_shape[0], "n_classes": len(data.classes), "width": int(cfg["width"])}
+        kwargs = {
+            "in_channels": data.image_shape[0],
+            "n_classes": len(data.classes),
+            "width": int(cfg["width"]),
+        }
         seed_everything(ref.seed)
         model = build_model(cfg["model"], **kwargs)
-        result = fit(model, cross_entropy_loss, data.train, epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
-                     optimizer=OptimizerSpec.from_config(cfg["optimizer"]), seed=ref.seed, device=ctx.device,
-                     resume_path=resume, description=f"{ctx.experiment} classifier")
+        result = fit(
+            model,
+            cross_entropy_loss,
+            data.train,
+            epochs=int(cfg["epochs"]),
+            batch_size=int(cfg["batch_size"]),
+            optimizer=OptimizerSpec.from_config(cfg["optimizer"]),
+            seed=ref.seed,
+            device=ctx.device,
+            resume_path=resume,
+            description=f"{ctx.experiment} classifier",
+        )
         accuracy = _accuracy(model, data.test, ctx.device)
         if accuracy < float(cfg.get("min_accuracy", 0.0)):
-            print(f"warning: evaluation classifier reaches only {accuracy:.3f} test accuracy "
-                  f"(the paper asks for >= {cfg['min_accuracy']}); fratio/IS will be less reliable")
+            print(
+                f"warning: evaluation classifier reaches only {accuracy:.3f} test accuracy "
+                f"(the paper asks for >= {cfg['min_accuracy']}); fratio/IS will be less reliable"
+            )
         meta.update(train_seconds=result.seconds, test_accuracy=accuracy)
         save_model(output, model, cfg["model"], kwargs, meta)
     else:
@@ -130,10 +177,16 @@ def _accuracy(model: torch.nn.Module, dataset: TensorDataset, device: str) -> fl
 
 def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]:
     s = ctx.settings
+    if fid_features(s["evaluation"]) == "inception":  # fail before unlearning, not after it
+        from unlearnbench.metrics.inception_fid import check_weights_file
+
+        check_weights_file(_inception_weights(s["evaluation"]))
     data = load_data(ctx)
     target = forget_index(data, s["forget_class"])
     forget, retain = split_forget_retain(data.train, target)
-    classifier, classifier_meta = load_model(ctx.model_path(ModelRef("classifier", int(s["classifier"]["seed"]))), ctx.device)
+    classifier, classifier_meta = load_model(
+        ctx.model_path(ModelRef("classifier", int(s["classifier"]["seed"]))), ctx.device
+    )
     generator = seed_everything(seed)
     loss_generator = torch.Generator(device=ctx.device).manual_seed(seed)
 
@@ -150,10 +203,16 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     else:
         model, original_meta = load_model(ctx.model_path(ModelRef("original", seed)), ctx.device)
         base_seconds = float(original_meta["train_seconds"])
-    request = UnlearningRequest(
-        forget=forget, retain=retain, n_train=len(data.train), loss_fn=loss_fn,
-        hyperparameters=dict(s["methods"].get(method) or {}), device=torch.device(ctx.device),
-        generator=generator, retrain_fn=retrain_fn,
+    request = FeedbackRequest(
+        forget=forget,
+        retain=retain,
+        n_train=len(data.train),
+        loss_fn=loss_fn,
+        hyperparameters=dict(s["methods"].get(method) or {}),
+        device=torch.device(ctx.device),
+        generator=generator,
+        retrain_fn=retrain_fn,
+        feedback=classifier_feedback(classifier, target, ctx.device),
     )
     outcome = get_method(method)(model, request)
     metrics = evaluate(outcome.model, classifier, data, target, s["evaluation"], seed, ctx.device)
@@ -169,6 +228,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "dataset": data.description,
         "stand_in": data.stand_in,
         "forget_class": s["forget_class"],
+        "fid_features": fid_features(s["evaluation"]),
         "n_forget": len(forget),
         "n_retain": len(retain),
         "metrics": metrics,
@@ -188,13 +248,51 @@ def _save_npz(path: Path, images: np.ndarray) -> None:
         np.savez_compressed(handle, images=images)
 
 
-def evaluate(model, classifier, data: DatasetSplits, target: int, evaluation: Mapping[str, Any], seed: int, device: str) -> dict[str, float]:
-    """fratio, IS and FID (domain-classifier features) of ``n_samples`` generated images."""
+def classifier_feedback(classifier: torch.nn.Module, target: int, device: str):
+    """Implicit feedback for feature unlearning: which images the classifier assigns to ``target``."""
+
+    @torch.no_grad()
+    def feedback(images: torch.Tensor) -> torch.Tensor:
+        classifier.eval().to(device)
+        return classifier(images.to(device)).argmax(dim=1) == target
+
+    return feedback
+
+
+def fid_features(evaluation: Mapping[str, Any]) -> str:
+    which = evaluation.get("fid_features", "classifier")
+    if which not in ("classifier", "inception"):
+        raise ValueError(f"evaluation.fid_features must be classifier or inception, got {which!r}")
+    return which
+
+
+def _inception_weights(evaluation: Mapping[str, Any]) -> str:
+    if not evaluation.get("inception_weights"):
+        raise ValueError(
+            "evaluation.fid_features: inception needs evaluation.inception_weights (a local file path)"
+        )
+    return str(evaluation["inception_weights"])
+
+
+def evaluate(
+    model, classifier, data: DatasetSplits, target: int, evaluation: Mapping[str, Any], seed: int, device: str
+) -> dict[str, float]:
+    """fratio and IS (classifier softmax) and FID (classifier or Inception features) of ``n_samples`` generated images."""
+    batch_size = int(evaluation.get("batch_size", 500))
     generator = torch.Generator(device=device).manual_seed(10_000 + seed)
-    samples = model.to(device).sample(int(evaluation["n_samples"]), generator=generator, device=device)
-    probs, feats = classify(classifier, samples, batch_size=int(evaluation.get("batch_size", 500)), device=device)
-    reference = _reference_images(data, target, evaluation.get("fid_reference", "all"))
-    _, ref_feats = classify(classifier, reference, batch_size=int(evaluation.get("batch_size", 500)), device=device)
+    samples = generate(model, int(evaluation["n_samples"]), batch_size, generator, device)
+    probs, feats = classify(classifier, samples, batch_size=batch_size, device=device)
+    reference = _reference_images(
+        data, target, evaluation.get("fid_reference", "all"), evaluation.get("fid_reference_samples")
+    )
+    if fid_features(evaluation) == "inception":
+        from unlearnbench.metrics.inception_fid import inception_features, load_inception
+
+        network = load_inception(_inception_weights(evaluation), device)
+        feats = inception_features(network, samples, batch_size=batch_size, device=device)
+        ref_feats = inception_features(network, reference, batch_size=batch_size, device=device)
+    else:
+        _, ref_feats = classify(classifier, reference, batch_size=batch_size, device=device)
     return {
         "fratio": fratio(probs, target),
         "IS": inception_score(probs),
@@ -202,16 +300,38 @@ def evaluate(model, classifier, data: DatasetSplits, target: int, evaluation: Ma
     }
 
 
-def _reference_images(data: DatasetSplits, target: int, which: str) -> torch.Tensor:
-    if which == "test":
-        return data.test.tensors[0]
-    images = torch.cat([data.train.tensors[0], data.test.tensors[0]])
-    if which == "all":
-        return images
-    if which == "retain":
-        labels = torch.cat([data.train.tensors[1], data.test.tensors[1]])
-        return images[labels != target]
-    raise ValueError(f"fid_reference must be all, retain or test; got {which!r}")
+@torch.no_grad()
+def generate(model, n: int, batch_size: int, generator: torch.Generator, device: str) -> torch.Tensor:
+    """``n`` samples, latents drawn as ``model.sample`` draws them, decoded in batches (CPU tensor)."""
+    model.to(device).eval()
+    z = torch.randn(n, model.latent_dim, generator=generator, device=device)
+    return torch.cat([model.decode(z[i : i + batch_size]).cpu() for i in range(0, n, batch_size)])
+
+
+def _reference_images(data: DatasetSplits, target: int, which: str, limit: int | None = None) -> torch.Tensor:
+    """The real images FID compares with, train before test; indices are chosen before any copy
+    is made, so a capped reference on CelebA never materialises all 200k images twice."""
+    if which not in ("all", "retain", "test"):
+        raise ValueError(f"fid_reference must be all, retain or test; got {which!r}")
+    splits = [data.test] if which == "test" else [data.train, data.test]
+    pieces = []
+    for split in splits:
+        images, labels = split.tensors
+        index = (
+            torch.nonzero(labels != target).flatten() if which == "retain" else torch.arange(labels.shape[0])
+        )
+        pieces.append((images, index))
+    total = sum(int(index.numel()) for _, index in pieces)
+    if limit is not None and int(limit) < total:
+        chosen = torch.randperm(total, generator=torch.Generator().manual_seed(0))[: int(limit)].sort().values
+        offset, limited = 0, []
+        for images, index in pieces:
+            n = int(index.numel())
+            inside = chosen[(chosen >= offset) & (chosen < offset + n)] - offset
+            limited.append((images, index[inside]))
+            offset += n
+        pieces = limited
+    return torch.cat([images[index] for images, index in pieces])
 
 
 @torch.no_grad()
@@ -221,4 +341,3 @@ def sample_grid(model, evaluation: Mapping[str, Any], device: str) -> np.ndarray
     generator = torch.Generator().manual_seed(int(evaluation.get("grid_seed", 0)))
     z = torch.randn(n, model.latent_dim, generator=generator).to(device)
     return model.decode(z).cpu().numpy().astype(np.float32)
-

@@ -55,3 +55,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[s
     except (KeyError, RuntimeError, TypeError) as exc:
         raise CorruptCheckpointError(f"checkpoint {path} does not describe a loadable model: {exc}") from exc
     return model.to(device).eval(), dict(body.get("meta", {}))
+
+# Architectures defined in their own modules register themselves on import; these two are
+# light enough to load here so that load_model() finds them without the experiment modules.
+from unlearnbench.models import conv_vae, resnet  # noqa: E402,F401

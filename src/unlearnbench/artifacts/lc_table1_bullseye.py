@@ -1,0 +1,156 @@
+"""L-CODEC paper, Table 1: 3D-Bullseye Markov-blanket identification (TPR, FPR, time).
+
+Rows are the paper's: ``[44]`` (the CIT of Yang et al. 2020, kNN conditional mutual
+information), ``L-CODEC + CIT`` and ``L-CODEC + L-FOCI``; columns the two inputs, ``raw``
+(six 3-D points) and ``feature-maps`` (six learned codes). Cells are the mean (std, n) over
+seeds of ``tpr``, ``fpr`` and ``seconds``. L-FOCI on raw data is not applicable (the paper's
+"N/A"): those cells are empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from unlearnbench.artifacts.base import RunSpec
+from unlearnbench.artifacts.common import read_runs, save_figure, seeds, summarise, title_with_data_note
+from unlearnbench.config import experiments_of_kind
+from unlearnbench.experiments.bullseye import INPUTS, METHODS, resolved_settings
+
+KIND = "bullseye"
+METRICS = ("tpr", "fpr", "seconds")
+ROW_LABELS = {"cit-baseline": "[44]", "lcodec-cit": "L-CODEC + CIT", "lcodec-lfoci": "L-CODEC + L-FOCI"}
+COLUMN_LABELS = {"raw": "Raw Data", "feature-maps": "Feature Maps"}
+
+
+def methods_of(settings: Mapping[str, Any]) -> list[str]:
+    """The configured methods (all three by default), in the paper's row order."""
+    configured = settings.get("methods") or list(METHODS)
+    unknown = [m for m in configured if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown bullseye methods {unknown}; known: {list(METHODS)}")
+    return [m for m in METHODS if m in configured]
+
+
+class LcTable1Bullseye:
+    name = "lc-table1-bullseye"
+    paper = "l-codec"
+    title = "L-CODEC, Table 1: 3D-Bullseye Markov blanket identification (TPR, FPR, time)"
+
+    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
+        return [
+            RunSpec(experiment, method, seed)
+            for experiment, settings in experiments_of_kind(config, KIND).items()
+            for method in methods_of(settings)
+            for seed in seeds(config)
+        ]
+
+    def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
+        records = []
+        for run in read_runs(run_files):
+            for column, cell in run["metrics"].items():
+                records.append(
+                    {
+                        "column": column,
+                        "row": ROW_LABELS.get(run["method"], run["method"]),
+                        "experiment": run["experiment"],
+                        "method": run["method"],
+                        "stand_in": bool(run.get("stand_in", False)),
+                        "n_samples": run["settings"]["n_samples"],
+                        "applicable": bool(cell.get("applicable", True)),
+                        "seed": run["seed"],
+                        **{m: (np.nan if cell.get(m) is None else float(cell[m])) for m in METRICS},
+                    }
+                )
+        if not records:
+            raise ValueError("no bullseye runs to aggregate")
+        frame = pd.DataFrame.from_records(records)
+        keys = ["column", "row", "experiment", "method", "stand_in", "n_samples", "applicable"]
+        table = summarise(frame, keys, METRICS)
+        table["_c"] = table["column"].map(lambda c: INPUTS.index(c) if c in INPUTS else len(INPUTS))
+        table["_r"] = table["method"].map(lambda m: METHODS.index(m) if m in METHODS else len(METHODS))
+        return (
+            table.sort_values(["_c", "_r"], kind="stable").drop(columns=["_c", "_r"]).reset_index(drop=True)
+        )
+
+    def markdown(self, table: pd.DataFrame) -> str:
+        """The paper's layout: one row per method, TPR / FPR / Time (s) under each input."""
+        lines = []
+        for experiment, part in table.groupby("experiment", sort=False):
+            cells = {}
+            for _, r in part.iterrows():
+                row = cells.setdefault(r["row"], {"Method": r["row"]})
+                for metric, label in zip(METRICS, ("TPR", "FPR", "Time (s)"), strict=True):
+                    key = f"{COLUMN_LABELS.get(r['column'], r['column'])}: {label}"
+                    row[key] = (
+                        _cell(r[f"{metric}_mean"], r[f"{metric}_std"], r["n_seeds"])
+                        if r["applicable"]
+                        else "N/A"
+                    )
+            lines.append(f"### {experiment} (n = {int(part['n_samples'].iloc[0])})\n")
+            lines.append(pd.DataFrame(list(cells.values())).fillna("").to_markdown(index=False))
+            lines.append(
+                "\nmean (std) over seeds; time is the selection only (feature-map training excluded).\n"
+            )
+        return "\n".join(lines)
+
+    def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
+        columns = [c for c in INPUTS if c in set(table["column"])]
+        fig, axes = plt.subplots(
+            len(columns), len(METRICS), figsize=(3.4 * len(METRICS), 2.9 * len(columns)), squeeze=False
+        )
+        for i, column in enumerate(columns):
+            part = table[table["column"] == column]
+            x = np.arange(len(part))
+            for j, metric in enumerate(METRICS):
+                ax = axes[i][j]
+                means = part[f"{metric}_mean"].to_numpy(dtype=float)
+                errs = np.nan_to_num(part[f"{metric}_std"].to_numpy(dtype=float))
+                ax.bar(x, np.nan_to_num(means), yerr=errs, color="tab:blue", alpha=0.8, capsize=3)
+                for xi, m, ok in zip(x, means, part["applicable"], strict=True):
+                    ax.annotate(
+                        "N/A" if not ok or np.isnan(m) else f"{m:.3g}",
+                        (xi, 0 if np.isnan(m) else m),
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
+                ax.set_xticks(x, part["row"], rotation=25, ha="right", fontsize=7)
+                if metric == "seconds":
+                    ax.set_yscale("log")
+                else:
+                    ax.set_ylim(0, 1.1)
+                label = {"tpr": "TPR", "fpr": "FPR", "seconds": "Time (s)"}[metric]
+                ax.set_title(f"{COLUMN_LABELS.get(column, column)}: {label}", fontsize=9)
+        fig.suptitle(
+            title_with_data_note(f"{self.title} (profile {config.get('profile', '?')})", table), fontsize=9
+        )
+        fig.tight_layout()
+        save_figure(fig, outputs)
+
+    def status(self, config: Mapping[str, Any]) -> str:
+        experiments = experiments_of_kind(config, KIND)
+        if not experiments:
+            return "not configured in this profile"
+        parts = []
+        for name, settings in experiments.items():
+            s = resolved_settings(settings)
+            parts.append(
+                f"{name}: generated 3D-Bullseye, n={s['n_samples']}, {s['n_trials']} permutations, "
+                f"inputs {', '.join(s['inputs'])}, methods {', '.join(methods_of(settings))}"
+            )
+        return "configured: " + "; ".join(parts)
+
+
+def _cell(mean: float, std: float, n: int) -> str:
+    if pd.isna(mean):
+        return "N/A"
+    return f"{mean:.3g} ({std:.2g})" if pd.notna(std) else f"{mean:.3g}"
+
+
+ARTIFACT = LcTable1Bullseye()

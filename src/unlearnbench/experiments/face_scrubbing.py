@@ -1,0 +1,334 @@
+"""Experiment kind ``face-scrubbing``: L-CODEC paper Fig. 7 (left), scrubbing one identity from VGGFace.
+
+Protocol (paper Sec. 7.3 and appendix B.2.7): start from the released VGGFace weights
+(a local file, see :mod:`unlearnbench.models.vggface`), fine-tune on the identity-folder
+data (4 epochs, SGD lr 1e-4, weight decay 0.01, batch 16; the fine-tuning also records the
+gradient bank that the finite-difference Hessian uses: "use the resultant models as
+estimates of the Hessian"), then remove the training images of one identity one at a time
+in a seeded random order with ``lcodec`` and its ``cheap`` selection (a single slice: the
+25088 x 4096 ``fc6`` makes any larger block too big), evaluating every ``checkpoint_every``
+(10) removals:
+
+- ``forget_accuracy``: the identity's images removed so far (the scrubbed accuracy);
+- ``identity_accuracy`` / ``identity_test_accuracy``: all of the identity's training /
+  held-out images;
+- ``residual_accuracy``: the retain set (all other training images), or a fixed random
+  sample of it of size ``evaluation.residual_sample``;
+- ``test_accuracy``: held-out images of the other identities;
+- ``mia_auc``: loss-threshold membership inference of the removed images against
+  held-out images of other identities.
+
+The removal loop is the one of :mod:`unlearnbench.experiments.sequential_removal`
+(same Newton hyperparameter keys, ``removal_batch``, ``retain_sample``, ``revert_drop``).
+
+The paper's text gives epsilon 1e-5 (Sec. 7.3, Fig. 7) and 1e-4 (appendix), and 5 or 4
+fine-tuning epochs; the config states which is used. ``weights: null`` trains from a
+random initialisation (the quick profile's stand-in: no VGGFace weights fit a narrow
+network); every run records which weights (path, md5) it started from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+from torch.utils.data import Subset
+
+from unlearnbench.data import DatasetSplits, load_dataset
+from unlearnbench.experiments import sequential_removal as seq
+from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.io import write_json
+from unlearnbench.metrics.classification import accuracy
+from unlearnbench.metrics.privacy import membership_auc
+from unlearnbench.models import load_model, save_model
+from unlearnbench.models.classifiers import cross_entropy_loss
+from unlearnbench.models.vggface import VGGFace, load_vggface_weights
+from unlearnbench.newton.gradient_bank import GradientBankCallback, store_in_meta
+from unlearnbench.provenance import provenance
+from unlearnbench.training import OptimizerSpec, fit, seed_everything
+
+KIND = "face-scrubbing"
+MODEL_NAME = "vggface"
+_ORDER_STREAM, _RESIDUAL_STREAM, _HELDOUT_STREAM = 5, 6, 7
+
+
+# ---------------------------------------------------------------------------- the kind protocol
+
+
+def datasets(settings: Mapping[str, Any]) -> list[str]:
+    return [settings["dataset"]]
+
+
+def pretrained(settings: Mapping[str, Any], method: str, seed: int) -> list[ModelRef]:
+    return [ModelRef("original", seed)]
+
+
+def load_data(ctx: RunContext) -> DatasetSplits:
+    return load_dataset(ctx.settings["dataset"], ctx.config.get("datasets"), ctx.data_root)
+
+
+def model_kwargs(settings: Mapping[str, Any], data: DatasetSplits) -> dict[str, Any]:
+    """``model.kwargs`` plus the class count and input size read off the data (which must agree)."""
+    spec = settings["model"]
+    if spec.get("name", MODEL_NAME) != MODEL_NAME:
+        raise ValueError(f"face-scrubbing uses the model {MODEL_NAME!r}, not {spec.get('name')!r}")
+    kwargs = dict(spec.get("kwargs") or {})
+    c, h, w = data.image_shape
+    if c != 3 or h != w:
+        raise ValueError(
+            f"VGGFace needs square RGB images; dataset {data.name!r} has shape {data.image_shape}"
+        )
+    size = kwargs.setdefault("image_size", h)
+    if size != h:
+        raise ValueError(f"model.kwargs.image_size is {size} but the images of {data.name!r} are {h}x{w}")
+    classes = kwargs.setdefault("n_classes", len(data.classes))
+    if classes != len(data.classes):
+        raise ValueError(
+            f"model.kwargs.n_classes is {classes} but dataset {data.name!r} has {len(data.classes)} identities; "
+            "give the dataset an identity_order file (e.g. VGGFace's names.txt) or set weights.new_head"
+        )
+    return kwargs
+
+
+def needs_gradient_bank(settings: Mapping[str, Any]) -> bool:
+    """Whether a configured method uses the finite-difference Hessian (the bank of VGG-16 is GBs)."""
+    shared = (settings.get("unlearning") or {}).get("hessian")
+    return any(
+        ((hp or {}).get("hessian", shared)) == "finite-difference" for hp in settings["methods"].values()
+    )
+
+
+def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
+    """Load the VGGFace weights (if configured), fine-tune on the identity folders, record the bank."""
+    if ref.role != "original":
+        raise ValueError(f"experiment kind {KIND} has no model role {ref.role!r}")
+    s = ctx.settings
+    data = load_data(ctx)
+    kwargs = model_kwargs(s, data)
+    seed_everything(ref.seed)
+    model = VGGFace(**kwargs)
+    weights = s.get("weights")
+    loaded = None
+    if weights is not None:
+        loaded = load_vggface_weights(
+            model, weights["path"], weights.get("md5"), new_head=bool(weights.get("new_head"))
+        )
+    train_cfg = s["training"]
+    epochs = int(train_cfg["epochs"])
+    callbacks = (
+        [GradientBankCallback(cross_entropy_loss, epochs, ctx.device)] if needs_gradient_bank(s) else []
+    )
+    result = fit(
+        model,
+        cross_entropy_loss,
+        data.train,
+        epochs=epochs,
+        batch_size=int(train_cfg["batch_size"]),
+        optimizer=OptimizerSpec.from_config(train_cfg["optimizer"]),
+        seed=ref.seed,
+        device=ctx.device,
+        callbacks=callbacks,
+        description=f"{ctx.experiment} fine-tune seed {ref.seed}",
+    )
+    model.eval()
+    meta: dict[str, Any] = {
+        "experiment": ctx.experiment,
+        "role": ref.role,
+        "dataset": data.description,
+        "stand_in": bool(data.stand_in),
+        "n_train": len(data.train),
+        "weights": loaded,
+        "train_seconds": result.seconds,
+        "final_loss": result.final_loss,
+        "test_accuracy": accuracy(model, data.test, batch_size=_eval_batch(s), device=ctx.device),
+        "provenance": provenance(config=ctx.config, seed=ref.seed, device=ctx.device),
+    }
+    if callbacks:
+        store_in_meta(meta, callbacks[0].bank)
+    save_model(output, model, MODEL_NAME, kwargs, meta)
+
+
+# ---------------------------------------------------------------------------- one run
+
+
+def identity_code(data: DatasetSplits, identity: Any) -> int:
+    """The label code of ``identity``: a name among the dataset's identities, or an index into them."""
+    names = [str(c) for c in data.classes]
+    if isinstance(identity, str) and identity in names:
+        return names.index(identity)
+    if isinstance(identity, int) and not isinstance(identity, bool) and 0 <= identity < len(names):
+        return identity
+    shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+    raise ValueError(
+        f"forget_identity {identity!r} is neither an identity of {data.name!r} nor an index; identities: {shown}"
+    )
+
+
+def _eval_batch(settings: Mapping[str, Any]) -> int:
+    return int((settings.get("evaluation") or {}).get("batch_size", 256))
+
+
+class _FaceEvaluator:
+    """Per-checkpoint metrics; the identity's splits and the residual sample are fixed per run."""
+
+    def __init__(self, ctx: RunContext, data: DatasetSplits, code: int, seed: int) -> None:
+        self.ctx, self.data = ctx, data
+        evaluation = ctx.settings.get("evaluation") or {}
+        self.batch_size = _eval_batch(ctx.settings)
+        train_labels, test_labels = data.train.tensors[1].numpy(), data.test.tensors[1].numpy()
+        self.identity_train = np.flatnonzero(train_labels == code)
+        self.identity_test = np.flatnonzero(test_labels == code)
+        others_test = np.flatnonzero(test_labels != code)
+        if self.identity_test.size == 0 or others_test.size == 0:
+            raise ValueError("the test split needs images of the scrubbed identity and of at least one other")
+        sample = evaluation.get("residual_sample")
+        others_train = np.flatnonzero(train_labels != code)
+        rng = np.random.default_rng([seed, _RESIDUAL_STREAM])
+        self.residual_pool = (
+            others_train
+            if sample is None or int(sample) >= others_train.size
+            else np.sort(rng.choice(others_train, size=int(sample), replace=False))
+        )
+        n_heldout = min(others_test.size, int(evaluation.get("mia_heldout", 1000)))
+        self.heldout = Subset(
+            data.test,
+            np.sort(
+                np.random.default_rng([seed, _HELDOUT_STREAM]).choice(others_test, n_heldout, replace=False)
+            ).tolist(),
+        )
+        self.others_test = Subset(data.test, others_test.tolist())
+
+    def __call__(
+        self,
+        model: nn.Module,
+        removed: Sequence[int],
+        retain: Sequence[int],
+        reference: nn.Module | None = None,
+    ) -> dict[str, Any]:
+        train, test, bs, device = self.data.train, self.data.test, self.batch_size, self.ctx.device
+        residual = np.intersect1d(self.residual_pool, np.asarray(retain, dtype=np.int64))
+        forget = Subset(train, list(removed))
+
+        def acc(dataset) -> float | None:
+            value = accuracy(model, dataset, batch_size=bs, device=device)
+            return None if np.isnan(value) else value
+
+        return {
+            "removals": len(removed),
+            "forget_accuracy": acc(forget) if removed else None,
+            "identity_accuracy": acc(Subset(train, self.identity_train.tolist())),
+            "identity_test_accuracy": acc(Subset(test, self.identity_test.tolist())),
+            "residual_accuracy": acc(Subset(train, residual.tolist())),
+            "test_accuracy": acc(self.others_test),
+            "mia_auc": membership_auc(model, forget, self.heldout, device=device) if removed else None,
+        }
+
+
+def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]:
+    s = ctx.settings
+    if method == "retrain":
+        raise ValueError(
+            "face-scrubbing compares no retraining (the paper's Fig. 7 has none); use an unlearning method"
+        )
+    data = load_data(ctx)
+    code = identity_code(data, s["forget_identity"])
+    original, meta = load_model(ctx.model_path(ModelRef("original", seed)), ctx.device)
+    n_train = len(data.train)
+    if int(meta.get("n_train", n_train)) != n_train:
+        raise ValueError(
+            "the pretrained model was fine-tuned on other data; rebuild it (delete the checkpoint)"
+        )
+    identity = np.flatnonzero(data.train.tensors[1].numpy() == code)
+    total = int(s.get("removals") or identity.size)
+    if not 0 < total <= identity.size:
+        raise ValueError(
+            f"removals must lie in [1, {identity.size}] (training images of the identity), got {total}"
+        )
+    order = np.random.default_rng([seed, _ORDER_STREAM]).permutation(identity)
+    evaluate = _FaceEvaluator(ctx, data, code, seed)
+    points = seq._checkpoint_schedule(total, int(s.get("checkpoint_every", 10)))
+    checkpoints, reverted, seconds = seq._run_sequential(
+        ctx, data, original, meta, np.arange(n_train), order, points, method, seed, evaluate
+    )
+    payload = {
+        "experiment": ctx.experiment,
+        "kind": KIND,
+        "method": method,
+        "seed": seed,
+        "identity": str(data.classes[code]),
+        "identity_train_images": int(identity.size),
+        "dataset": data.description,
+        "stand_in": bool(data.stand_in),
+        "n_train": n_train,
+        "n_identities": len(data.classes),
+        "weights": meta.get("weights"),
+        "original_test_accuracy": meta.get("test_accuracy"),
+        "weight_decay": float(s["training"]["optimizer"].get("weight_decay", 0.0)),
+        "settings": dict(s),
+        "checkpoints": checkpoints,
+        "reverted": reverted,
+        "seconds": seconds,
+        "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
+    }
+    write_json(output, payload)
+    return payload
+
+
+# ---------------------------------------------------------------------------- artifacts' helpers
+
+CHECKPOINT_METRICS = (
+    "forget_accuracy",
+    "identity_accuracy",
+    "identity_test_accuracy",
+    "residual_accuracy",
+    "test_accuracy",
+    "mia_auc",
+    *seq.WINDOW_METRICS,
+)
+
+
+def experiments_for(config: Mapping[str, Any], artifact: str) -> dict[str, Mapping[str, Any]]:
+    found = {}
+    for name, block in (config.get("experiments") or {}).items():
+        if block.get("kind") != KIND:
+            continue
+        targets = block.get("artifact")
+        targets = [targets] if isinstance(targets, str) else list(targets or [])
+        if artifact in targets:
+            found[name] = block
+    return found
+
+
+def aggregate_runs(run_files: Sequence[Path]):
+    """Mean/std over seeds per (experiment, method, removals), with ``column``/``row`` keys."""
+    import pandas as pd
+
+    from unlearnbench.artifacts.common import summarise
+
+    records = []
+    for payload in seq.read_runs(run_files):
+        for row in payload["checkpoints"]:
+            records.append(
+                {
+                    "experiment": payload["experiment"],
+                    "identity": payload["identity"],
+                    "dataset": payload["dataset"],
+                    "stand_in": bool(payload["stand_in"]),
+                    "weights": "VGGFace" if payload.get("weights") else "random init",
+                    "method": payload["method"],
+                    "seed": payload["seed"],
+                    "removals": row["removals"],
+                    **{m: row.get(m) for m in CHECKPOINT_METRICS},
+                }
+            )
+    frame = pd.DataFrame.from_records(records)
+    metrics = [m for m in CHECKPOINT_METRICS if pd.to_numeric(frame[m], errors="coerce").notna().any()]
+    frame[metrics] = frame[metrics].apply(pd.to_numeric, errors="coerce")
+    keys = ["experiment", "identity", "dataset", "stand_in", "weights", "method", "removals"]
+    table = summarise(frame, keys, metrics)
+    table.insert(0, "row", [f"{m} @ {r}" for m, r in zip(table["method"], table["removals"])])
+    table.insert(0, "column", table["experiment"])
+    return table

@@ -1,0 +1,421 @@
+"""DistilBERT for multilabel provision classification (L-CODEC Fig. 7 right), via transformers.
+
+The classifier follows the authors' ``DistilBertForMultilabelSequenceClassification``:
+the ``[CLS]`` hidden state goes through ``pre_classifier`` (Linear dim->dim), ReLU,
+dropout and ``classifier`` (Linear dim->labels); the attention mask is derived from the
+padding id, so the model takes a single ``[N, L]`` tensor of token ids (the engine's
+batches are ``(inputs, targets)``).
+
+Two ways to get one:
+
+- paper profile: ``distilbert-base-uncased`` weights and tokenizer from the Hugging Face
+  hub (only :func:`pretrained_backbone` and :func:`pretrained_tokenizer` touch the hub,
+  and only while pretraining; offline they fail with a message naming the model);
+- quick profile: a small DistilBERT built from a ``DistilBertConfig`` (e.g. 2 layers) with
+  a WordPiece tokenizer trained on the stand-in corpus by the ``tokenizers`` library.
+
+A checkpoint stores the architecture config (``config`` kwargs, plain types) and the
+tokenizer as its JSON string in the metadata, so runs rebuild both without the hub.
+
+Also here: the fine-tuning recipe (AdamW without decay on biases and LayerNorm weights,
+linear warm-up schedule, gradient clipping with a configurable norm type) and
+:class:`TokenReplacer`, the text analogue of input noise for L-FOCI: each perturbed copy
+of a provision has ``n_tokens`` randomly chosen tokens replaced by random vocabulary
+tokens (the authors' ``n_tokens_to_replace``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from unlearnbench.models import MODELS, register_model
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+#: DistilBertConfig keys that define the architecture (the rest is bookkeeping).
+ARCH_KEYS = (
+    "vocab_size",
+    "max_position_embeddings",
+    "sinusoidal_pos_embds",
+    "n_layers",
+    "n_heads",
+    "dim",
+    "hidden_dim",
+    "dropout",
+    "attention_dropout",
+    "activation",
+    "initializer_range",
+    "seq_classif_dropout",
+    "pad_token_id",
+)
+MODEL_NAME = "distilbert-multilabel"
+
+
+class HubUnavailableError(RuntimeError):
+    """A pretrained model or tokenizer could not be loaded from the hub or its cache."""
+
+
+def architecture(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The architectural keys of a DistilBERT config, as plain values (checkpoint-safe)."""
+    unknown = sorted(set(config) - set(ARCH_KEYS))
+    if unknown:
+        raise ValueError(f"unknown DistilBERT config key(s) {unknown}; allowed: {', '.join(ARCH_KEYS)}")
+    return {k: config[k] for k in ARCH_KEYS if k in config}
+
+
+class DistilBertMultilabel(nn.Module):
+    """DistilBERT encoder + the authors' two-layer head on ``[CLS]``; input: token ids only."""
+
+    def __init__(self, n_labels: int, config: Mapping[str, Any], pad_token_id: int = 0) -> None:
+        super().__init__()
+        from transformers import DistilBertConfig, DistilBertModel
+
+        if n_labels <= 0:
+            raise ValueError(f"n_labels must be positive, got {n_labels}")
+        # Eager attention: the Newton step differentiates twice (Hessian-vector products),
+        # which the fused attention kernels do not support.
+        cfg = DistilBertConfig(**architecture(config), attn_implementation="eager")
+        self.pad_token_id = int(pad_token_id)
+        self.distilbert = DistilBertModel(cfg)
+        self.pre_classifier = nn.Linear(cfg.dim, cfg.dim)
+        self.classifier = nn.Linear(cfg.dim, n_labels)
+        self.dropout = nn.Dropout(cfg.seq_classif_dropout)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """The head's penultimate features of the ``[CLS]`` position."""
+        mask = (ids != self.pad_token_id).long()
+        hidden = self.distilbert(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
+        return self.dropout(F.relu(self.pre_classifier(hidden)))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(ids))
+
+
+if MODEL_NAME not in MODELS:
+    register_model(MODEL_NAME, DistilBertMultilabel)
+
+
+def pretrained_backbone(model: DistilBertMultilabel, name: str, cache_dir: str | None = None) -> None:
+    """Load the hub weights ``name`` into ``model.distilbert`` (the head stays freshly initialised)."""
+    from transformers import DistilBertModel
+
+    try:
+        source = DistilBertModel.from_pretrained(name, cache_dir=cache_dir)
+    except Exception as exc:  # noqa: BLE001 - hub errors come in many types
+        raise HubUnavailableError(
+            f"could not load the pretrained model {name!r} ({type(exc).__name__}: {exc}); download it once with "
+            "network access (Hugging Face cache), then set HF_HUB_OFFLINE=1"
+        ) from exc
+    missing, unexpected = model.distilbert.load_state_dict(source.state_dict(), strict=False)
+    if unexpected or [m for m in missing if "position_ids" not in m]:
+        raise ValueError(
+            f"{name!r} does not match the configured architecture: missing {missing}, unexpected {unexpected}"
+        )
+
+
+def pretrained_config(name: str, cache_dir: str | None = None) -> dict[str, Any]:
+    """The architecture config of a hub model (to build :class:`DistilBertMultilabel` for it)."""
+    from transformers import DistilBertConfig
+
+    try:
+        cfg = DistilBertConfig.from_pretrained(name, cache_dir=cache_dir)
+    except Exception as exc:  # noqa: BLE001
+        raise HubUnavailableError(
+            f"could not load the config of {name!r} ({type(exc).__name__}: {exc})"
+        ) from exc
+    return {k: v for k, v in cfg.to_dict().items() if k in ARCH_KEYS}
+
+
+# ---------------------------------------------------------------------------- tokenizers
+
+
+def train_wordpiece(texts: Sequence[str], vocab_size: int) -> str:
+    """A lower-casing BERT-style WordPiece tokenizer for ``texts``, as a JSON string.
+
+    The vocabulary is built from the corpus with ``tokenizers``' own BERT normaliser and
+    pre-tokeniser: the special tokens, every character seen (word-initial and as a
+    ``##`` continuation, so any word of that alphabet can be spelled), then the most
+    frequent whole words (ties broken by spelling) up to ``vocab_size``. The library's
+    ``WordPieceTrainer`` is not used because it breaks frequency ties through Rust hash
+    maps, so its vocabulary changes from one run to the next; this one is a function of the
+    corpus. The post-processor wraps every text as ``[CLS] ... [SEP]``, as BERT's does.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    normaliser, splitter = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = Counter(
+        word for text in texts for word, _ in splitter.pre_tokenize_str(normaliser.normalize_str(text))
+    )
+    if not words:
+        raise ValueError("cannot build a vocabulary from an empty corpus")
+    characters = sorted({c for word in words for c in word})
+    base = [*SPECIAL_TOKENS, *characters, *(f"##{c}" for c in characters)]
+    if vocab_size < len(base):
+        raise ValueError(
+            f"vocab_size must be at least {len(base)} (special tokens and every character), got {vocab_size}"
+        )
+    frequent = [w for w, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])) if len(w) > 1]
+    vocab = {token: i for i, token in enumerate([*base, *frequent[: vocab_size - len(base)]])}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normaliser
+    tokenizer.pre_tokenizer = splitter
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+    )
+    tokenizer.decoder = decoders.WordPiece()
+    return tokenizer.to_str()
+
+
+def pretrained_tokenizer(name: str, cache_dir: str | None = None) -> str:
+    """The hub tokenizer of ``name`` (its fast backend) as a JSON string."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name, cache_dir=cache_dir)
+    except Exception as exc:  # noqa: BLE001
+        raise HubUnavailableError(
+            f"could not load the tokenizer of {name!r} ({type(exc).__name__}: {exc}); download it once with "
+            "network access, then set HF_HUB_OFFLINE=1"
+        ) from exc
+    return tok.backend_tokenizer.to_str()
+
+
+@dataclass
+class TextEncoder:
+    """A tokenizer (JSON string) that turns texts into ``[N, max_length]`` token ids."""
+
+    tokenizer_json: str
+    max_length: int
+    _tokenizer: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_str(self.tokenizer_json)
+            self._tokenizer.enable_truncation(self.max_length)
+            self._tokenizer.enable_padding(length=self.max_length, pad_id=self.pad_id, pad_token="[PAD]")
+        return self._tokenizer
+
+    @property
+    def pad_id(self) -> int:
+        from tokenizers import Tokenizer
+
+        pad = Tokenizer.from_str(self.tokenizer_json).token_to_id("[PAD]")
+        if pad is None:
+            raise ValueError("the tokenizer has no [PAD] token")
+        return int(pad)
+
+    def vocab_size(self) -> int:
+        return int(self.tokenizer.get_vocab_size(with_added_tokens=True))
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        if self.max_length < 3:
+            raise ValueError(f"max_length must be at least 3 ([CLS], a token, [SEP]), got {self.max_length}")
+        encodings = self.tokenizer.encode_batch(list(texts))
+        return torch.tensor([e.ids for e in encodings], dtype=torch.long)
+
+    def special_ids(self) -> list[int]:
+        """Ids never replaced by perturbations: bracketed tokens ([PAD], [CLS], [unused0]...)."""
+        return sorted(
+            i for tok, i in self.tokenizer.get_vocab(with_added_tokens=True).items() if _bracketed(tok)
+        )
+
+    def replacement_pool(self) -> list[int]:
+        """Ids a perturbation may insert: every non-bracketed vocabulary token."""
+        return sorted(
+            i for tok, i in self.tokenizer.get_vocab(with_added_tokens=True).items() if not _bracketed(tok)
+        )
+
+
+def _bracketed(token: str) -> bool:
+    return re.fullmatch(r"\[[^\]]+\]", token) is not None
+
+
+# ---------------------------------------------------------------------------- perturbations
+
+
+@dataclass
+class TokenReplacer:
+    """Perturbed copies of token sequences: ``n_tokens`` random tokens replaced per copy.
+
+    Only non-special positions are replaced (never padding, ``[CLS]`` or ``[SEP]``); the
+    replacement is drawn uniformly from ``pool``. A sequence with fewer replaceable tokens
+    than ``n_tokens`` has all of them replaced. All randomness comes from ``generator``.
+    """
+
+    pool: Sequence[int]
+    special: Sequence[int]
+    n_tokens: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n_tokens <= 0:
+            raise ValueError(f"n_tokens must be positive, got {self.n_tokens}")
+        if len(self.pool) == 0:
+            raise ValueError("the replacement pool is empty")
+
+    def __call__(self, ids: torch.Tensor, copies: int, generator: torch.Generator) -> torch.Tensor:
+        """``[copies, *ids.shape]`` perturbed copies of ``ids`` ([batch, length])."""
+        if ids.ndim != 2 or ids.dtype != torch.long:
+            raise ValueError(
+                f"token ids must be a [batch, length] long tensor, got {ids.dtype} {tuple(ids.shape)}"
+            )
+        if copies < 1:
+            raise ValueError(f"copies must be positive, got {copies}")
+        cpu = ids.cpu()
+        replaceable = ~torch.isin(cpu, torch.as_tensor(list(self.special), dtype=torch.long))
+        k = min(self.n_tokens, cpu.shape[1])
+        scores = torch.rand((copies, *cpu.shape), generator=generator)
+        scores = torch.where(replaceable, scores, torch.full_like(scores, -1.0))
+        top = scores.topk(k, dim=-1)
+        pool = torch.as_tensor(list(self.pool), dtype=torch.long)
+        draws = pool[torch.randint(len(pool), (copies, *cpu.shape[:1], k), generator=generator)]
+        out = cpu.unsqueeze(0).repeat(copies, 1, 1)
+        current = out.gather(-1, top.indices)
+        new = torch.where(top.values >= 0, draws, current)  # protected positions keep their token
+        out.scatter_(-1, top.indices, new)
+        return out.to(ids.device)
+
+
+# ---------------------------------------------------------------------------- loss and training
+
+
+class MultilabelBCE:
+    """``loss_fn(model, (ids, targets))``: BCE with logits, ``pos_weight`` = the class weights."""
+
+    def __init__(self, pos_weight: torch.Tensor | Sequence[float] | None = None) -> None:
+        self.pos_weight = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
+
+    def __call__(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        return self.sample_losses(model(batch[0]), batch[1]).mean()
+
+    def sample_losses(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``[N]`` per-sample losses (mean over labels); their mean is the batch loss."""
+        weight = None if self.pos_weight is None else self.pos_weight.to(logits.device, logits.dtype)
+        losses = F.binary_cross_entropy_with_logits(
+            logits, targets.to(logits.dtype), pos_weight=weight, reduction="none"
+        )
+        return losses.mean(dim=1)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay everywhere except biases and LayerNorm weights (the recipe)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(
+            param
+        )
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@dataclass
+class FineTuneRecipe:
+    """The paper's DistilBERT recipe; every field is a config key of ``training``."""
+
+    epochs: int = 4
+    batch_size: int = 256
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-8
+    warmup_steps: int = 0
+    clip_norm: float | None = 1.0
+    clip_norm_type: float = math.inf
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any]) -> FineTuneRecipe:
+        optimizer = block.get("optimizer") or {}
+        if optimizer and optimizer.get("name", "adamw") != "adamw":
+            raise ValueError(f"the DistilBERT recipe uses AdamW; got optimizer {optimizer.get('name')!r}")
+        norm = block.get("clip_norm_type", "inf")
+        return cls(
+            epochs=int(block.get("epochs", cls.epochs)),
+            batch_size=int(block.get("batch_size", cls.batch_size)),
+            lr=float(optimizer.get("lr", cls.lr)),
+            weight_decay=float(optimizer.get("weight_decay", cls.weight_decay)),
+            adam_epsilon=float(block.get("adam_epsilon", cls.adam_epsilon)),
+            warmup_steps=int(block.get("warmup_steps", 0)),
+            clip_norm=None if block.get("clip_norm", 1.0) is None else float(block.get("clip_norm", 1.0)),
+            clip_norm_type=math.inf if str(norm) == "inf" else float(norm),
+        )
+
+
+def fine_tune(
+    model: nn.Module,
+    loss_fn: Any,
+    dataset: Dataset,
+    recipe: FineTuneRecipe,
+    *,
+    seed: int,
+    device: str = "cpu",
+    callbacks: Sequence[Any] = (),
+) -> list[float]:
+    """AdamW + linear warm-up/decay + gradient clipping; returns the mean loss of each epoch.
+
+    ``callbacks`` follow :class:`unlearnbench.training.TrainingCallback` (the gradient
+    bank records the last two epochs through it).
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    from unlearnbench.training import seed_everything, to_device
+
+    generator = seed_everything(seed)
+    model.to(device)
+    loader = DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True, generator=generator)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, recipe.weight_decay), lr=recipe.lr, eps=recipe.adam_epsilon
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, recipe.warmup_steps, recipe.epochs * len(loader))
+    history = []
+    for epoch in range(recipe.epochs):
+        model.train()
+        total, count = 0.0, 0
+        for batch in loader:
+            batch = to_device(batch, device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model, batch)
+            loss.backward()
+            if recipe.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(
+                    model.parameters(), recipe.clip_norm, norm_type=recipe.clip_norm_type
+                )
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * int(batch[0].shape[0])
+            count += int(batch[0].shape[0])
+        history.append(total / max(count, 1))
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, model, loader)
+    model.eval()
+    for callback in callbacks:
+        callback.on_train_end(model, loader)
+    return history
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module, ids: torch.Tensor, *, batch_size: int = 256, device: str = "cpu"
+) -> torch.Tensor:
+    """Sigmoid outputs ``[N, labels]`` (eval mode), on the CPU."""
+    was_training = model.training
+    model.eval()
+    try:
+        outs = [
+            torch.sigmoid(model(ids[i : i + batch_size].to(device))).cpu()
+            for i in range(0, len(ids), batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
