@@ -21,7 +21,7 @@ from torchvision.utils import make_grid
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
-from unlearnbench.artifacts.gs_table1 import describe_experiment, forget_label
+from unlearnbench.artifacts.gs_table1 import forget_label, generative_status
 from unlearnbench.config import experiments_of_kind
 
 PANELS = (("before", "original"), ("gradient-surgery", "unlearned (gradient surgery)"))
@@ -96,12 +96,7 @@ class GsFig1:
         save_figure(fig, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
-        experiments = experiments_of_kind(config, "generative-unlearning")
-        if not experiments:
-            return "not configured in this profile"
-        return "configured: " + "; ".join(
-            describe_experiment(name, s, config) for name, s in experiments.items()
-        )
+        return generative_status(config)
 
 
 ARTIFACT = GsFig1()

@@ -61,6 +61,14 @@ def describe_experiment(name: str, settings: Mapping[str, Any], config: Mapping[
     )
 
 
+def generative_status(config: Mapping[str, Any]) -> str:
+    """The status line shared by the paper-1 artifacts (they read the same experiments)."""
+    experiments = experiments_of_kind(config, "generative-unlearning")
+    if not experiments:
+        return "not configured in this profile"
+    return "configured: " + "; ".join(describe_experiment(name, s, config) for name, s in experiments.items())
+
+
 def methods_of(settings: Mapping[str, Any]) -> list[str]:
     """``before`` plus the configured methods, in the paper's row order."""
     configured = set(settings.get("methods", {}))
@@ -165,12 +173,7 @@ class GsTable1:
         save_figure(fig, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
-        experiments = experiments_of_kind(config, "generative-unlearning")
-        if not experiments:
-            return "not configured in this profile"
-        return "configured: " + "; ".join(
-            describe_experiment(name, s, config) for name, s in experiments.items()
-        )
+        return generative_status(config)
 
 
 ARTIFACT = GsTable1()
