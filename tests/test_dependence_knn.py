@@ -97,3 +97,7 @@ def test_bad_arguments_are_named() -> None:
         knn.nearest_neighbours(torch.zeros(4, 2, dtype=torch.long), u)
     with pytest.raises(ValueError, match="no columns"):
         knn.nearest_neighbours(torch.zeros(4, 0, dtype=torch.float64), u)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        knn.nearest_neighbours(torch.zeros(1, 2, dtype=torch.float64), u[:1])
+    with pytest.raises(ValueError, match="dtype and device"):
+        knn.candidate_nearest_neighbours(x, x.float(), u)

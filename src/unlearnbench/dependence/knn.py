@@ -102,6 +102,13 @@ def candidate_nearest_neighbours(
     n = base.shape[0]
     if candidates.shape[0] != n:
         raise ValueError(f"base has {n} rows but candidates have {candidates.shape[0]}")
+    if n < 2:
+        raise ValueError(f"nearest neighbours need at least 2 rows, got {n}")
+    if candidates.dtype != base.dtype or candidates.device != base.device:
+        raise ValueError(
+            f"base ({base.dtype}, {base.device}) and candidates ({candidates.dtype}, {candidates.device}) "
+            "must share dtype and device"
+        )
     if u.shape != (n,):
         raise ValueError(f"u must have shape ({n},), got {tuple(u.shape)}")
     if strategy not in STRATEGIES:
