@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from unlearnbench.dependence.knn import DEFAULT_MAX_ELEMENTS, nearest_neighbours
+from unlearnbench.dependence.knn import nearest_neighbours
 
 Tensor = torch.Tensor
 # L-CODEC noise standard deviation, as a fraction of the lower bound on the smallest distance.
@@ -209,7 +209,6 @@ def _as_tensor(a: Any, name: str, device: torch.device | str) -> Tensor:
 
 
 __all__ = [
-    "DEFAULT_MAX_ELEMENTS",
     "LCODEC_NOISE_SCALE",
     "codec",
     "codec_from_neighbours",
