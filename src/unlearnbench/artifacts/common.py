@@ -48,3 +48,12 @@ def save_figure(fig: plt.Figure, outputs: Sequence[Path]) -> None:
 
 def seeds(config: Mapping[str, Any]) -> list[int]:
     return [int(s) for s in config["seeds"]]
+
+
+def configured_methods(settings: Mapping[str, Any], known: Sequence[str], kind: str) -> list[str]:
+    """The methods an experiment block names (all ``known`` ones by default), in ``known`` order."""
+    configured = settings.get("methods") or list(known)
+    unknown = [m for m in configured if m not in known]
+    if unknown:
+        raise ValueError(f"unknown {kind} methods {unknown}; known: {list(known)}")
+    return [m for m in known if m in configured]

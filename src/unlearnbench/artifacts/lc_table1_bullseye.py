@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import read_runs, save_figure, seeds, summarise, title_with_data_note
+from unlearnbench.artifacts.common import (
+    configured_methods,
+    read_runs,
+    save_figure,
+    seeds,
+    summarise,
+    title_with_data_note,
+)
 from unlearnbench.config import experiments_of_kind
 from unlearnbench.experiments.bullseye import INPUTS, METHODS, resolved_settings
 
@@ -29,12 +36,8 @@ COLUMN_LABELS = {"raw": "Raw Data", "feature-maps": "Feature Maps"}
 
 
 def methods_of(settings: Mapping[str, Any]) -> list[str]:
-    """The configured methods (all three by default), in the paper's row order."""
-    configured = settings.get("methods") or list(METHODS)
-    unknown = [m for m in configured if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown bullseye methods {unknown}; known: {list(METHODS)}")
-    return [m for m in METHODS if m in configured]
+    """The configured methods (all by default), in the paper's row order."""
+    return configured_methods(settings, METHODS, KIND)
 
 
 class LcTable1Bullseye:
