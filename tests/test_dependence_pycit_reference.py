@@ -13,7 +13,9 @@ import pytest
 
 from unlearnbench.dependence.cit import ksg_cmi, ksg_mi
 
-REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "pycit_reference" / "reference.json").read_text())
+REFERENCE = json.loads(
+    (Path(__file__).parent / "fixtures" / "pycit_reference" / "reference.json").read_text()
+)
 CASES = REFERENCE["cases"]
 
 
@@ -32,7 +34,9 @@ def test_fixture_has_discrete_and_mixed_cases() -> None:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_ksg_cmi_matches_pycit_mixed_cmi(case: str) -> None:
     x, y, z = _data(case)
-    assert ksg_cmi(x, y, z, k=REFERENCE["meta"]["k"]) == pytest.approx(CASES[case]["cmi"], rel=1e-12, abs=1e-12)
+    assert ksg_cmi(x, y, z, k=REFERENCE["meta"]["k"]) == pytest.approx(
+        CASES[case]["cmi"], rel=1e-12, abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
