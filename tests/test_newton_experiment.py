@@ -79,7 +79,8 @@ def test_sequential_run_records_every_checkpoint(setup):
         "residual_accuracy",
         "forget_accuracy",
         "test_accuracy",
-        "residual_gradient_norm",
+        "residual_gradient_norm_data",
+        "residual_gradient_norm_regularised",
         "mia_auc",
         "distance_to_retrain",
         "output_kl_to_retrain",
@@ -191,3 +192,22 @@ def test_removals_that_change_nothing_are_recorded(setup, monkeypatch):
     kept = _run(setup, "lcodec", {**base, "methods": {"lcodec": None}}, folder="keep-best")  # the default
     assert kept["n_unchanged_removals"] == 0 and kept["unchanged_removals"] == []
     assert kept["checkpoints"][-1]["slices_selected"] == 1 and kept["checkpoints"][-1]["params_updated"] > 0
+
+
+def test_both_residual_gradient_norms_are_reported_and_named(setup):
+    """The Newton step targets mean loss + lambda/2 ||w||^2: its gradient norm is reported beside the data-only one."""
+    from unlearnbench.metrics.gradients import dataset_gradient_norm
+    from unlearnbench.models.classifiers import cross_entropy_loss
+
+    _, _, ctx = setup
+    run = _run(setup, "lcodec")
+    first = run["checkpoints"][0]  # the original model on its whole training subset
+    model, _ = load_model(ctx.model_path(ModelRef("original", 0)))
+    data = kind.load_data(ctx)
+    train = Subset(data.train, kind.training_indices(data.train.tensors[1], 8, 0).tolist())
+    lam = SETTINGS["training"]["optimizer"]["weight_decay"]
+    data_only = dataset_gradient_norm(model, cross_entropy_loss, train)
+    regularised = dataset_gradient_norm(model, cross_entropy_loss, train, l2_lambda=lam)
+    assert first["residual_gradient_norm_data"] == pytest.approx(data_only, rel=1e-6)
+    assert first["residual_gradient_norm_regularised"] == pytest.approx(regularised, rel=1e-6)
+    assert abs(regularised - data_only) > 1e-3 * data_only
