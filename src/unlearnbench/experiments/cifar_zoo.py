@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
+from unlearnbench.captions import with_hessian_note
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.unchanged import unchanged_summary
@@ -304,4 +305,4 @@ def status(config: Mapping[str, Any], artifact: str, paper_dataset: str = "CIFAR
         parts.append(
             f"{name} ({model_label(s)}; {data}; {s['removals']} removals; {', '.join(s['methods'])}; {len(seeds)} seeds)"
         )
-    return "configured: " + "; ".join(parts)
+    return with_hessian_note("configured: " + "; ".join(parts), experiments)

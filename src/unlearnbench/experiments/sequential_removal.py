@@ -50,6 +50,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from unlearnbench.artifacts.base import RunSpec
+from unlearnbench.captions import with_hessian_note
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
@@ -632,4 +633,4 @@ class SequentialRemovalFigure:
                 f"{name} ({data}; {s['removals']} removals; {', '.join(s['methods'])}; "
                 f"{len(seeds_of(config, s))} seeds)"
             )
-        return "configured: " + "; ".join(parts)
+        return with_hessian_note("configured: " + "; ".join(parts), experiments)
