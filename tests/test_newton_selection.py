@@ -54,3 +54,11 @@ def test_settings_validate_the_new_keys() -> None:
     assert default.empty_selection == "keep-best" and default.noise_n is None
     assert default.noise_sample_size(80) == 80
     assert NewtonSettings.from_hyperparameters({"l2_lambda": 0.1, "noise": "authors-code"}).noise_sample_size(80) == 50000
+
+
+def test_fill_authors_noise_n_only_fills_a_null_authors_code_n() -> None:
+    from unlearnbench.newton.settings import fill_authors_noise_n
+
+    assert fill_authors_noise_n({"noise": "authors-code"}, 120)["noise_n"] == 120
+    assert fill_authors_noise_n({"noise": "authors-code", "noise_n": 7}, 120)["noise_n"] == 7
+    assert "noise_n" not in fill_authors_noise_n({"noise": "paper"}, 120)
