@@ -112,3 +112,73 @@ def test_forget_set_larger_than_training_set_is_rejected():
 def test_unknown_method_names_known_ones():
     with pytest.raises(KeyError, match="gradient-surgery"):
         get_method("gradient-surgeon")
+
+
+def _conv_problem(seed: int = 0):
+    """A tiny conv VAE (it has batch norm) with running statistics away from their defaults."""
+    from unlearnbench.models.conv_vae import ConvVAE
+
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.rand(24, 3, 8, 8, generator=gen)
+    labels = torch.arange(24) % 2
+    train = TensorDataset(images, labels)
+    forget = Subset(train, [i for i in range(24) if labels[i] == 0])
+    retain = Subset(train, [i for i in range(24) if labels[i] != 0])
+    torch.manual_seed(seed)
+    model = ConvVAE((3, 8, 8), hidden=(4, 8), latent_dim=3)
+    model.train()
+    with torch.no_grad():  # pretraining-like passes give non-default running statistics
+        for _ in range(3):
+            model(images, generator=gen)
+    return train, forget, retain, model.eval()
+
+
+@pytest.mark.parametrize("method", ["gradient-ascent", "gradient-surgery", "feature-unlearning"])
+def test_a_zero_step_leaves_the_conv_vae_samples_bit_identical(method):
+    """Batch-norm statistics are frozen during every gradient-based method: lr 0 changes nothing."""
+    from unlearnbench.unlearning.feature_unlearning import FeedbackRequest
+
+    train, forget, retain, model = _conv_problem()
+    original = copy.deepcopy(model)
+    elbo = lambda m, b: elbo_loss(m, b, generator=torch.Generator().manual_seed(3))  # noqa: E731
+    hp = {"optimizer": "adam", "lr": 0.0, "epochs": 2, "forget_batch_size": 4}
+    if method == "feature-unlearning":
+        hp = {"lr": 1e-12, "epochs": 1, "n_feedback": 16, "batch_size": 8}
+    request = FeedbackRequest(
+        forget=forget, retain=retain, n_train=len(train), loss_fn=elbo, hyperparameters=hp,
+        generator=torch.Generator().manual_seed(0),
+        feedback=lambda images: images.mean(dim=(1, 2, 3)) > images.mean(),
+    )
+    outcome = get_method(method)(model, request)
+    if method == "feature-unlearning":  # Adam's lr must be positive: zero the step by restoring weights
+        outcome.model.load_state_dict({**outcome.model.state_dict(), **{
+            k: v for k, v in original.state_dict().items() if "running" not in k and "num_batches" not in k
+        }})
+    for name, buffer in original.named_buffers():
+        assert torch.equal(buffer, dict(outcome.model.named_buffers())[name]), name
+    a = original.sample(8, generator=torch.Generator().manual_seed(5))
+    b = outcome.model.sample(8, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    assert all(m.training is False for m in outcome.model.modules())
+
+
+def test_surgery_reports_the_cosine_of_the_step_adam_takes():
+    """The projected gradient is orthogonal to g_r; Adam's step (about lr * sign) is not, and is reported."""
+    train, forget, retain, model = _tiny_problem(3)
+    request = _request(forget, retain, len(train), 3, optimizer="adam", lr=1e-3, retain_batch_size=len(retain))
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    outcome = get_method("gradient-surgery")(copy.deepcopy(model), request)
+    after = torch.cat([p.detach().flatten() for p in outcome.model.parameters()])
+    g_r = flat_gradient(model, request.loss_fn, (torch.stack([retain[i][0] for i in range(len(retain))]),))
+    d = outcome.diagnostics
+    assert abs(d["cosine_forget_retain_after"][0]) < 1e-5
+    expected = float(torch.nn.functional.cosine_similarity(before - after, g_r, dim=0))
+    assert d["cosine_step_retain"] == [pytest.approx(expected, abs=1e-6)]
+    assert abs(expected) > 1e-3  # the step Adam takes is measurably not orthogonal
+
+
+def test_sgd_step_cosine_equals_the_projected_gradient_cosine():
+    train, forget, retain, model = _tiny_problem(4)
+    request = _request(forget, retain, len(train), 4, optimizer="sgd", lr=1e-2, retain_batch_size=len(retain))
+    d = get_method("gradient-surgery")(copy.deepcopy(model), request).diagnostics
+    assert d["cosine_step_retain"][0] == pytest.approx(d["cosine_forget_retain_after"][0], abs=1e-4)

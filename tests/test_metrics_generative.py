@@ -7,7 +7,12 @@ import pytest
 import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 
-from unlearnbench.metrics.generative import fratio, frechet_distance, inception_score
+from unlearnbench.metrics.generative import (
+    fratio,
+    frechet_distance,
+    frechet_distance_from_moments,
+    inception_score,
+)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 10])
@@ -44,6 +49,16 @@ def test_fid_handles_singular_covariance():
     rng = np.random.default_rng(2)
     a = np.concatenate([rng.normal(size=(50, 4)), np.zeros((50, 4))], axis=1)  # dead units
     assert np.isfinite(frechet_distance(a, a + 0.1))
+
+
+def test_fid_raises_on_a_large_imaginary_square_root_as_pytorch_fid_does():
+    """An indefinite 'covariance' has a complex square root: pytorch-fid raises, and so must we."""
+    mu = np.zeros(2)
+    indefinite, identity = np.diag([1.0, -1.0]), np.eye(2)
+    with pytest.raises(ValueError, match="Imaginary component"):
+        calculate_frechet_distance(mu, indefinite, mu, identity)
+    with pytest.raises(ValueError, match="imaginary component"):
+        frechet_distance_from_moments(mu, indefinite, mu, identity)
 
 
 def test_fratio_counts_argmax_of_target_class():

@@ -79,7 +79,8 @@ def test_sequential_run_records_every_checkpoint(setup):
         "residual_accuracy",
         "forget_accuracy",
         "test_accuracy",
-        "residual_gradient_norm",
+        "residual_gradient_norm_data",
+        "residual_gradient_norm_regularised",
         "mia_auc",
         "distance_to_retrain",
         "output_kl_to_retrain",
@@ -129,3 +130,84 @@ def test_artifacts_aggregate_and_draw(setup, tmp_path):
         assert "STAND-IN" in art.status(config)
     assert lc_fig10_weight_decay.ARTIFACT.runs(config) == []
     assert lc_fig10_weight_decay.ARTIFACT.status(config) == "not configured in this profile"
+
+
+# ---------------------------------------------------------------------------- issue 10: noise n, empty selections
+
+
+def _authors_sigma(n: int, epsilon: float = 0.1, delta: float = 0.01, lam: float = 0.01) -> float:
+    """NoisyReturn of the authors' scrub_tools.py with m = 1, M = 0.25, L = 1."""
+    import math
+
+    gamma = 2 * 0.25 * 1.0**2 * 1**2 / (n**2 * lam**3)
+    return gamma / epsilon * math.sqrt(2 * math.log(1.25 / delta))
+
+
+def test_authors_code_noise_on_the_fig6_settings_uses_their_n_of_50000(setup):
+    """Fig. 6: epsilon 0.1, delta 0.01, lambda 0.01; the authors' scripts pass n = 50000 however small the data."""
+    fig6 = {"noise": "authors-code", "epsilon": 0.1, "delta": 0.01, "l2_lambda": 0.01, "M": 3.0, "L": 2.0}
+    settings = {
+        **SETTINGS,
+        "removals": 4,
+        "removal_batch": 2,  # the authors' noise has m = 1 whatever the batch
+        "retrain_reference": False,
+        "unlearning": {**SETTINGS["unlearning"], **fig6},
+        "methods": {"newton-full": {"hessian": "dense"}},
+    }
+    run = _run(setup, "newton-full", settings, folder="fig6-authors-noise")
+    sigmas = [c["noise_sigma"] for c in run["checkpoints"][1:]]
+    assert run["n_train"] == 80 and len(sigmas) == 2
+    assert sigmas == [pytest.approx(_authors_sigma(50000), rel=1e-12)] * 2
+    assert _authors_sigma(50000) < _authors_sigma(80) / 1e5  # n from the run would be a different noise
+
+
+def test_noise_n_overrides_the_n_of_either_variant(setup):
+    for noise in ("paper", "authors-code"):
+        unlearning = {**SETTINGS["unlearning"], "noise": noise, "epsilon": 0.1, "l2_lambda": 0.01, "noise_n": 1234}
+        settings = {
+            **SETTINGS,
+            "removals": 2,
+            "retrain_reference": False,
+            "unlearning": unlearning,
+            "methods": {"newton-full": {"hessian": "dense", "M": 0.25, "L": 1.0}},
+        }
+        run = _run(setup, "newton-full", settings, folder=f"noise-n-{noise}")
+        assert run["checkpoints"][-1]["noise_sigma"] == pytest.approx(_authors_sigma(1234), rel=1e-12)
+
+
+def test_removals_that_change_nothing_are_recorded(setup, monkeypatch):
+    """allow-empty: an empty L-FOCI selection leaves the model as it is, and the run JSON lists it."""
+    import unlearnbench.dependence as dependence
+    from unlearnbench.dependence import FociResult
+
+    monkeypatch.setattr(dependence, "lfoci", lambda *a, **k: FociResult([], []))
+    base = {**SETTINGS, "removals": 3, "checkpoint_every": 3, "retrain_reference": False}
+    empty = {**base, "methods": {"lcodec": {"empty_selection": "allow-empty"}}}
+    run = _run(setup, "lcodec", empty, folder="allow-empty")
+    assert run["n_unchanged_removals"] == 3
+    assert [u["removals_so_far"] for u in run["unchanged_removals"]] == [0, 1, 2]
+    assert all(len(u["indices"]) == 1 and "allow-empty" in u["reason"] for u in run["unchanged_removals"])
+    assert run["checkpoints"][-1]["unchanged_so_far"] == 3
+    assert run["checkpoints"][-1]["test_accuracy"] == run["checkpoints"][0]["test_accuracy"]
+    kept = _run(setup, "lcodec", {**base, "methods": {"lcodec": None}}, folder="keep-best")  # the default
+    assert kept["n_unchanged_removals"] == 0 and kept["unchanged_removals"] == []
+    assert kept["checkpoints"][-1]["slices_selected"] == 1 and kept["checkpoints"][-1]["params_updated"] > 0
+
+
+def test_both_residual_gradient_norms_are_reported_and_named(setup):
+    """The Newton step targets mean loss + lambda/2 ||w||^2: its gradient norm is reported beside the data-only one."""
+    from unlearnbench.metrics.gradients import dataset_gradient_norm
+    from unlearnbench.models.classifiers import cross_entropy_loss
+
+    _, _, ctx = setup
+    run = _run(setup, "lcodec")
+    first = run["checkpoints"][0]  # the original model on its whole training subset
+    model, _ = load_model(ctx.model_path(ModelRef("original", 0)))
+    data = kind.load_data(ctx)
+    train = Subset(data.train, kind.training_indices(data.train.tensors[1], 8, 0).tolist())
+    lam = SETTINGS["training"]["optimizer"]["weight_decay"]
+    data_only = dataset_gradient_norm(model, cross_entropy_loss, train)
+    regularised = dataset_gradient_norm(model, cross_entropy_loss, train, l2_lambda=lam)
+    assert first["residual_gradient_norm_data"] == pytest.approx(data_only, rel=1e-6)
+    assert first["residual_gradient_norm_regularised"] == pytest.approx(regularised, rel=1e-6)
+    assert abs(regularised - data_only) > 1e-3 * data_only

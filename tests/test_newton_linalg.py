@@ -81,3 +81,42 @@ def test_conjugate_gradient_stops_on_negative_curvature():
     matrix = torch.diag(torch.tensor([1.0, -1.0], dtype=torch.float64))
     result = conjugate_gradient(lambda v: matrix @ v, torch.tensor([1.0, 1.0], dtype=torch.float64))
     assert result.negative_curvature and not result.converged
+
+
+def test_finite_difference_hessian_shrinks_linearly_with_its_step():
+    """Pins the scaling of ``hessian: finite-difference`` (the paper's Alg. 1 step 3, as the authors code it).
+
+    On a quadratic loss (gradient A w - c, Hessian A, independent of any step) the rank-one term
+    ``(g_a - g_b)(g_a - g_b)^T / ||w_a - w_b||_1`` with ``w_b = w_a - h g_a`` equals
+    ``h (A g)(A g)^T / ||g||_1`` exactly: it is proportional to the step h, not an estimate of A.
+    So as h shrinks the damped Newton step ``(lambda I + term)^{-1} b`` becomes ``b / lambda``, a
+    gradient step scaled by 1/lambda. The README and every caption that uses this Hessian say so.
+    """
+    g = _gen()
+    p, lam = 6, 0.01
+    root = torch.randn(p, p, generator=g, dtype=torch.float64)
+    A = root @ root.T + torch.eye(p, dtype=torch.float64)
+    c, w, b = (torch.randn(p, generator=g, dtype=torch.float64) for _ in range(3))
+
+    def grad(v: torch.Tensor) -> torch.Tensor:
+        return A @ v - c
+
+    g1 = grad(w)
+    sizes, gaps = [], []
+    steps = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+    for h in steps:
+        moved = w - h * g1
+        term = finite_difference_term(g1, grad(moved), w, moved)
+        size = term.coefficient * float(term.u @ term.u)  # trace = Frobenius norm of the rank-one matrix
+        assert size == pytest.approx(h * float((A @ g1) @ (A @ g1)) / float(g1.abs().sum()), rel=1e-9)
+        sizes.append(size)
+        step = low_rank_solve(lam, [term], b)
+        gaps.append(float((step - b / lam).norm() / (b / lam).norm()))
+    for bigger, smaller in zip(sizes, sizes[1:]):
+        assert bigger / smaller == pytest.approx(10.0, rel=1e-6)
+    # the update tends to the scaled gradient step b / lambda, linearly once the term is below lambda
+    assert all(a > b for a, b in zip(gaps, gaps[1:]))
+    assert sizes[-1] < lam and gaps[-1] < 1e-2 and gaps[-2] / gaps[-1] == pytest.approx(10.0, rel=0.05)
+    exact = torch.linalg.solve(A + lam * torch.eye(p, dtype=torch.float64), b)
+    assert float((step - exact).norm()) > 0.5 * float(exact.norm())  # far from the exact Newton step
+    assert gaps[2] > 0.1  # (at the authors' h = 1e-3 the term is not negligible here, yet proportional to h)

@@ -148,13 +148,15 @@ def test_block_step_noise_has_the_formula_scale():
     clean = results["none"][0]
     for noise in ("paper", "authors-code"):
         vector, report = results[noise]
+        n = 60 if noise == "paper" else 50000  # authors-code: the n their scripts pass
         expected = noise_scale(
-            noise, n=60, m=2, l2_lambda=0.5, epsilon=1.0, delta=0.01, hessian_lipschitz=1.0, lipschitz=2.0
+            noise, n=n, m=2, l2_lambda=0.5, epsilon=1.0, delta=0.01, hessian_lipschitz=1.0, lipschitz=2.0
         )
-        assert report.noise_sigma == pytest.approx(expected.sigma)
+        assert report.noise_sigma == pytest.approx(expected.sigma) and report.noise_n == n
         draw = torch.randn(clean.shape, generator=torch.Generator().manual_seed(9)) * expected.sigma
         torch.testing.assert_close(vector - clean, draw, rtol=1e-4, atol=1e-5)
-    assert results["paper"][1].noise_sigma == pytest.approx(16 * 4 * results["authors-code"][1].noise_sigma)
+    ratio = 16 * 4 * (50000 / 60) ** 2  # m^2, M L^2, n^2
+    assert results["paper"][1].noise_sigma == pytest.approx(ratio * results["authors-code"][1].noise_sigma)
 
 
 def test_perturbed_activations_one_feature_per_slice_and_seeded():

@@ -69,6 +69,7 @@ def test_pretrain_run_and_artifacts(tmp_path):
         outputs.append(output)
         assert payload["stand_in"] and payload["removed_identity"] == 1 and payload["identity_images"] == 3
         assert [c["removals"] for c in payload["checkpoints"]] == [0, 1, 2]
+        assert payload["n_unchanged_removals"] == len(payload["unchanged_removals"])
         first = payload["checkpoints"][0]
         assert 0 <= first["mAP"] <= 1 and 0 <= first["rank1"] <= 1 and first["forget_accuracy"] is None
         assert payload["checkpoints"][-1]["mean_noise_sigma"] > 0

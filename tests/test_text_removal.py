@@ -159,6 +159,7 @@ def test_pretrain_run_aggregate_draw(tmp_path):
     payload = kind.run(ctx, "lcodec_eps10_governing-laws", 0, output)
     assert payload["stand_in"] and payload["removed_label"] == "Governing Laws"
     assert [c["removals"] for c in payload["checkpoints"]] == [0, 2, 3]
+    assert payload["n_unchanged_removals"] == len(payload["unchanged_removals"])  # recorded, if any
     assert all(0.0 <= c["micro_f1"] <= 1.0 and 0.0 <= c["class_f1"] <= 1.0 for c in payload["checkpoints"])
     assert ARTIFACT.runs(config) == [type(ARTIFACT.runs(config)[0])("led", "lcodec_eps10_governing-laws", 0)]
     table = ARTIFACT.aggregate([output], config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -71,6 +72,7 @@ def test_scrubbing_run_reports_identity_and_residual_accuracies(workspace, tmp_p
     # 6 images per identity, one held out: every one of the 5 training images is removed.
     assert payload["identity_train_images"] == 5
     assert [row["removals"] for row in payload["checkpoints"]] == [0, 2, 4, 5]
+    assert payload["n_unchanged_removals"] == len(payload["unchanged_removals"])
     last = payload["checkpoints"][-1]
     for key in (
         "forget_accuracy",
@@ -88,6 +90,12 @@ def test_scrubbing_run_reports_identity_and_residual_accuracies(workspace, tmp_p
     artifact.draw(table, [tmp_path / "fig7.png"], config)
     assert (tmp_path / "fig7.png").stat().st_size > 0
     assert "random init" in artifact.status(config) and "STAND-IN" in artifact.status(config)
+    # noise: authors-code takes the n of the authors' VGGFace script (982803), not the 18 images here
+    ctx.settings["unlearning"] = {**BLOCK["unlearning"], "noise": "authors-code"}
+    authors = face_scrubbing.run(ctx, "lcodec", 0, ctx.results_dir / "authors.json")
+    gamma = 2 * 0.25 * 1.0 * 1 / (982803**2 * 0.01**3)
+    sigma = gamma / 1.0 * math.sqrt(2 * math.log(1.25 / 0.01))
+    assert authors["checkpoints"][-1]["noise_sigma"] == pytest.approx(sigma, rel=1e-12)
 
 
 def test_weights_are_loaded_and_recorded(workspace, tmp_path):

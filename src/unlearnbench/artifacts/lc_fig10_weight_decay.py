@@ -15,6 +15,7 @@ ARTIFACT = SequentialRemovalFigure(
     title="L-CODEC Fig. 10: MNIST retraining comparison at a larger weight decay",
     panels=[
         ("test_accuracy", "validation accuracy", False),
-        ("residual_gradient_norm", "residual gradient norm", True),
+        ("residual_gradient_norm_data", "residual gradient norm (data loss)", True),
+        ("residual_gradient_norm_regularised", "residual gradient norm (regularised objective)", True),
     ],
 )

@@ -17,6 +17,7 @@ import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, summarise, title_with_data_note
+from unlearnbench.captions import with_hessian_note
 from unlearnbench.config import experiments_of_kind
 from unlearnbench.experiments.removal_variants import seeds_of, variants
 
@@ -64,7 +65,7 @@ def reid_status(config: Mapping[str, Any]) -> str:
             else data.get("dataset", "market1501")
         )
         parts.append(f"{name} ({what}; {s['model']['arch']}; epsilons {s.get('epsilons')})")
-    return "configured: " + "; ".join(parts)
+    return with_hessian_note("configured: " + "; ".join(parts), experiments)
 
 
 class LcFig12ReidMap:

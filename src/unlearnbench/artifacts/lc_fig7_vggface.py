@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
+from unlearnbench.captions import with_hessian_note
 from unlearnbench.experiments import face_scrubbing, sequential_removal
 
 CURVES = (
@@ -105,7 +106,7 @@ class VGGFaceFigure:
             parts.append(
                 f"{name} ({data}; {weights}; identity {s['forget_identity']}; {', '.join(s['methods'])})"
             )
-        return "configured: " + "; ".join(parts)
+        return with_hessian_note("configured: " + "; ".join(parts), experiments)
 
 
 ARTIFACT = VGGFaceFigure()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, summarise, title_with_data_note
+from unlearnbench.captions import with_hessian_note
 from unlearnbench.config import experiments_of_kind
 from unlearnbench.experiments.removal_variants import seeds_of, variants
 
@@ -165,7 +166,7 @@ class LcTable7bLedgar:
             parts.append(
                 f"{name} ({data}; {model}; labels {', '.join(_labels(s))}; epsilons {s.get('epsilons')})"
             )
-        return "configured: " + "; ".join(parts)
+        return with_hessian_note("configured: " + "; ".join(parts), experiments)
 
 
 ARTIFACT = LcTable7bLedgar()

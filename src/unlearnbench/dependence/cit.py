@@ -172,8 +172,11 @@ def ksg_cmi(x: np.ndarray, y: np.ndarray, z: np.ndarray, k: int = 5) -> float:
 
     ``I = mean(psi(k_i) + psi(n_z + 1) - psi(n_xz + 1) - psi(n_yz + 1))`` where ``rho_i`` is the
     distance to the k-th neighbour in (X, Z, Y) and the ``n_*`` count other rows strictly within
-    ``rho_i`` in each subspace. Where ``rho_i = 0`` (repeated points), ``k_i`` is the number of
-    copies and the counts include distance 0 (Gao et al. 2017), as pycit's ``mixed_cmi`` does.
+    ``rho_i`` in each subspace. Where ``rho_i = 0`` (repeated points), the counts include distance
+    0 and ``k_i`` is the number of rows at distance 0 *including row i itself* (Gao et al. 2017),
+    exactly as pycit's ``mixed_cmi`` counts it (its ``radius_neighbors`` query on explicit points
+    returns the point itself); tested against pycit 0.0.7's values in
+    ``tests/fixtures/pycit_reference``.
     """
     xt, yt, zt = _arrays(x, y, z)
     return _ksg_cmi(xt, yt[:, None], zt, k, _Trees(xt, zt))
@@ -206,7 +209,8 @@ def _radii(joint: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k_i = np.full(n, float(k))
     zero = rho == 0
     if zero.any():
-        k_i[zero] = tree.query_ball_point(joint[zero], 0.0, p=np.inf, return_length=True) - 1
+        # the copies of row i, row i included (pycit's k_list); the n_* counts below exclude it
+        k_i[zero] = tree.query_ball_point(joint[zero], 0.0, p=np.inf, return_length=True)
     radius = np.where(zero, 0.0, np.nextafter(rho, 0.0))  # strictly inside rho (closed ball at 0)
     return radius, k_i
 

@@ -37,8 +37,10 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
+from unlearnbench.captions import with_hessian_note
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.io import write_json
 from unlearnbench.models import load_model
 from unlearnbench.models import zoo as _zoo  # noqa: F401  (registers the zoo models)
@@ -120,8 +122,9 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
             ctx, data, original, indices, order, points, seed, evaluate, policy
         )
         reverted: list[dict[str, Any]] = []
+        unchanged: list[dict[str, Any]] = []
     else:
-        checkpoints, reverted, seconds = seq._run_sequential(
+        checkpoints, reverted, seconds, unchanged = seq._run_sequential(
             ctx, data, original, meta, indices, order, points, method, seed, evaluate
         )
     for row in checkpoints:
@@ -145,6 +148,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "settings": dict(s),
         "checkpoints": checkpoints,
         "reverted": reverted,
+        **unchanged_summary(unchanged),
         "seconds": seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
@@ -301,4 +305,4 @@ def status(config: Mapping[str, Any], artifact: str, paper_dataset: str = "CIFAR
         parts.append(
             f"{name} ({model_label(s)}; {data}; {s['removals']} removals; {', '.join(s['methods'])}; {len(seeds)} seeds)"
         )
-    return "configured: " + "; ".join(parts)
+    return with_hessian_note("configured: " + "; ".join(parts), experiments)

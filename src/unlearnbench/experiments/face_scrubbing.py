@@ -40,6 +40,7 @@ from torch.utils.data import Subset
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.io import write_json
 from unlearnbench.metrics.classification import accuracy
 from unlearnbench.metrics.privacy import membership_auc
@@ -52,6 +53,9 @@ from unlearnbench.training import OptimizerSpec, fit, seed_everything
 
 KIND = "face-scrubbing"
 MODEL_NAME = "vggface"
+#: ``orig_trainset_size`` of the authors' VGGFace script (``scrub/scrub_scripts/vgg_scrub.sh``:
+#: "original taken from 2015 paper"): the n of ``noise: authors-code`` when ``noise_n`` is null.
+AUTHORS_NOISE_N = 982803
 _ORDER_STREAM, _RESIDUAL_STREAM, _HELDOUT_STREAM = 5, 6, 7
 
 
@@ -250,8 +254,9 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     order = np.random.default_rng([seed, _ORDER_STREAM]).permutation(identity)
     evaluate = _FaceEvaluator(ctx, data, code, seed)
     points = seq._checkpoint_schedule(total, int(s.get("checkpoint_every", 10)))
-    checkpoints, reverted, seconds = seq._run_sequential(
-        ctx, data, original, meta, np.arange(n_train), order, points, method, seed, evaluate
+    checkpoints, reverted, seconds, unchanged = seq._run_sequential(
+        ctx, data, original, meta, np.arange(n_train), order, points, method, seed, evaluate,
+        authors_noise_n=AUTHORS_NOISE_N,
     )
     payload = {
         "experiment": ctx.experiment,
@@ -270,6 +275,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "settings": dict(s),
         "checkpoints": checkpoints,
         "reverted": reverted,
+        **unchanged_summary(unchanged),
         "seconds": seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }

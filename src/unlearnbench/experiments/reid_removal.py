@@ -50,11 +50,13 @@ from unlearnbench.experiments.removal_variants import (
     find_variant,
     hyperparameters,
 )
+from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
 from unlearnbench.io import write_atomic, write_json
 from unlearnbench.metrics.activation_maps import activation_maps, map_change
 from unlearnbench.metrics.reid import extract_features, identity_retrieval, retrieval_metrics
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.reid import MODEL_NAME, ReidLoss, ReidNet, ReidRecipe, activation_layer, train_reid
+from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
@@ -210,6 +212,8 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     loss = _loss(s)
     weight_decay = float((s["training"].get("optimizer") or {}).get("weight_decay", 5e-4))
     hp = hyperparameters(s, variant, weight_decay)
+    # noise: authors-code passes the full training-set size as n (the authors' reid_scrub.py: orig_trainset_size = len(train_data))
+    fill_authors_noise_n(hp, len(train))
     if hp.get("hessian") == "finite-difference":
         if "gradient_bank" not in meta:
             raise ValueError(
@@ -254,6 +258,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     active = np.ones(len(train), dtype=bool)
     removed: list[int] = []
     window: list[dict[str, Any]] = []
+    unchanged: list[dict[str, Any]] = []
     checkpoints = [checkpoint(model, removed, window)]
     total_seconds = 0.0
     for index in rows[:total]:
@@ -272,6 +277,9 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         )
         outcome = method_fn(model, request)
         model = outcome.model
+        entry = unchanged_entry(outcome.diagnostics, [int(index)], len(removed))
+        if entry is not None:
+            unchanged.append(entry)
         removed.append(int(index))
         total_seconds += outcome.seconds
         window.append({"seconds": outcome.seconds, **outcome.diagnostics})
@@ -312,6 +320,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "actmaps_file": actmaps_file.name,
         "actmap_layer": layer,
         "actmap_change": changes,
+        **unchanged_summary(unchanged),
         "seconds": total_seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }

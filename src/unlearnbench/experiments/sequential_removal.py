@@ -22,8 +22,14 @@ Choices the paper leaves open, each a key of the experiment block:
   the distance to the retrained model (parameters, output KL);
 - the Newton hyperparameters are ``unlearning`` (shared) updated by ``methods.<name>``;
   ``l2_lambda`` defaults to the training weight decay, and ``n`` of the removal step is
-  the current number of training points (the authors' scripts pass a fixed
-  ``orig_trainset_size``, 50000, even when training on 10000 points).
+  the current number of training points. The ``n`` of the noise formula is ``noise_n``;
+  null means that same current number for ``noise: paper`` and, for ``noise: authors-code``,
+  the fixed ``orig_trainset_size`` the authors' MNIST and CIFAR-10 scripts pass (50000,
+  even when training on 10000 points);
+- a removal that changed nothing (L-FOCI selected no slice under ``empty_selection:
+  allow-empty``, or no slice could be scored) is listed in the run JSON's
+  ``unchanged_removals`` (with its indices and the reason) and counted in
+  ``n_unchanged_removals`` and in each checkpoint's ``unchanged_so_far``.
 
 Per-removal quantities (seconds, the removed samples' gradient norms, noise sigma, number
 of parameters and slices updated, CG iterations and residual) are averaged over the
@@ -44,8 +50,10 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from unlearnbench.artifacts.base import RunSpec
+from unlearnbench.captions import with_hessian_note
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
 from unlearnbench.io import read_json, write_json
 from unlearnbench.metrics.classification import accuracy, output_kl, parameter_distance
 from unlearnbench.metrics.gradients import dataset_gradient_norm, sample_gradient_norm
@@ -53,6 +61,7 @@ from unlearnbench.metrics.privacy import membership_auc
 from unlearnbench.models import build_model, load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.newton.gradient_bank import META_KEY, GradientBankCallback, store_in_meta
+from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
@@ -215,6 +224,9 @@ class _Evaluator:
         self.batch_size = int(evaluation.get("batch_size", 1024))
         n_test = len(data.test)
         n_heldout = min(n_test, int(evaluation.get("mia_heldout", 1000)))
+        # the regularised objective is mean loss + lambda/2 ||w||^2 with the training weight decay
+        # (what SGD/Adam with weight_decay minimise, and the Newton step's default l2_lambda)
+        self.l2_lambda = float(ctx.settings["training"]["optimizer"].get("weight_decay", 0.0))
         heldout = np.random.default_rng([seed, _HELDOUT_STREAM]).permutation(n_test)[:n_heldout]
         self.heldout = Subset(data.test, heldout.tolist())
 
@@ -232,9 +244,7 @@ class _Evaluator:
             "residual_accuracy": accuracy(model, retain_set, batch_size=bs, device=device),
             "forget_accuracy": accuracy(model, forget_set, batch_size=bs, device=device) if removed else None,
             "test_accuracy": accuracy(model, self.data.test, batch_size=bs, device=device),
-            "residual_gradient_norm": dataset_gradient_norm(
-                model, cross_entropy_loss, retain_set, batch_size=bs, device=device
-            ),
+            **residual_gradient_norms(model, retain_set, self.l2_lambda, batch_size=bs, device=device),
             "mia_auc": membership_auc(model, forget_set, self.heldout, device=device) if removed else None,
         }
         if reference is not None:
@@ -243,6 +253,23 @@ class _Evaluator:
                 reference, model, self.data.test, batch_size=bs, device=device
             )
         return {k: _clean(v) for k, v in row.items()}
+
+
+def residual_gradient_norms(
+    model: nn.Module, retain: Dataset, l2_lambda: float, *, batch_size: int, device: str
+) -> dict[str, float]:
+    """Both retain-set gradient norms, named: of the data loss, and of the regularised objective.
+
+    ``residual_gradient_norm_data`` is ``||grad mean loss||`` (what the authors' code reports,
+    there as a mean of minibatch norms); ``residual_gradient_norm_regularised`` adds
+    ``lambda w``: the gradient of ``mean loss + lambda/2 ||w||^2``, the objective whose
+    optimum the Newton removal step targets (and that retraining with weight decay minimises).
+    """
+    data = dataset_gradient_norm(model, cross_entropy_loss, retain, batch_size=batch_size, device=device)
+    regularised = dataset_gradient_norm(
+        model, cross_entropy_loss, retain, batch_size=batch_size, device=device, l2_lambda=l2_lambda
+    )
+    return {"residual_gradient_norm_data": data, "residual_gradient_norm_regularised": regularised}
 
 
 def _checkpoint_schedule(total: int, every: int) -> list[int]:
@@ -269,12 +296,13 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     order = removal_order(indices, seed)
     evaluate = _Evaluator(ctx, data, seed)
     schedule = _checkpoint_schedule(total, int(s.get("checkpoint_every", max(1, total // 10))))
+    unchanged: list[dict[str, Any]] = []
     if method == "retrain":
         checkpoints, reverted, seconds = _run_retrain(
             ctx, data, original, indices, order, schedule, seed, evaluate
         )
     else:
-        checkpoints, reverted, seconds = _run_sequential(
+        checkpoints, reverted, seconds, unchanged = _run_sequential(
             ctx, data, original, meta, indices, order, schedule, method, seed, evaluate
         )
     payload = {
@@ -290,6 +318,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "original_train_seconds": meta.get("train_seconds"),
         "checkpoints": checkpoints,
         "reverted": reverted,
+        **unchanged_summary(unchanged),
         "seconds": seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
@@ -334,11 +363,20 @@ def _run_retrain(ctx, data, original, indices, order, schedule, seed, evaluate):
     return checkpoints, [], total_seconds
 
 
-def _run_sequential(ctx, data, original, meta, indices, order, schedule, method_name, seed, evaluate):
-    """Remove samples one batch at a time from the same model, evaluating at every checkpoint."""
+def _run_sequential(
+    ctx, data, original, meta, indices, order, schedule, method_name, seed, evaluate, authors_noise_n=None
+):
+    """Remove samples one batch at a time from the same model, evaluating at every checkpoint.
+
+    ``authors_noise_n``: the ``orig_trainset_size`` of the authors' script for this experiment
+    when it is not the library default (50000); used for ``noise: authors-code, noise_n: null``.
+    Returns the checkpoints, the reverted removals, the seconds and the unchanged removals.
+    """
     s = ctx.settings
     method = get_method(method_name)
     hp = method_hyperparameters(s, method_name)
+    if authors_noise_n is not None:
+        fill_authors_noise_n(hp, authors_noise_n)
     if hp.get("hessian") == "finite-difference":
         hp["gradient_bank"] = meta[META_KEY]
     batch = int(s.get("removal_batch", 1))
@@ -354,6 +392,7 @@ def _run_sequential(ctx, data, original, meta, indices, order, schedule, method_
     model = original
     removed: list[int] = []
     reverted: list[dict[str, Any]] = []
+    unchanged: list[dict[str, Any]] = []
     window: dict[str, list[float]] = {key: [] for key in WINDOW_METRICS}
     checkpoints = [evaluate(model, removed, indices.tolist())]
     next_checkpoints = list(schedule[1:])
@@ -400,8 +439,11 @@ def _run_sequential(ctx, data, original, meta, indices, order, schedule, method_
                 continue
             previous_accuracy = new_accuracy
         model = outcome.model
-        removed.extend(chosen)
         d = outcome.diagnostics
+        entry = unchanged_entry(d, chosen, len(removed))
+        if entry is not None:
+            unchanged.append(entry)
+        removed.extend(chosen)
         window["seconds_per_removal"].append(outcome.seconds / len(chosen))
         window["sample_gradient_norm_before"].append(before)
         window["sample_gradient_norm_after"].append(
@@ -430,9 +472,10 @@ def _run_sequential(ctx, data, original, meta, indices, order, schedule, method_
                 }
             )
             row["reverted_so_far"] = len(reverted)
+            row["unchanged_so_far"] = len(unchanged)
             checkpoints.append(row)
             window = {key: [] for key in WINDOW_METRICS}
-    return checkpoints, reverted, total_seconds
+    return checkpoints, reverted, total_seconds, unchanged
 
 
 # ---------------------------------------------------------------------------- artifacts' helpers
@@ -469,7 +512,8 @@ CHECKPOINT_METRICS = (
     "residual_accuracy",
     "forget_accuracy",
     "test_accuracy",
-    "residual_gradient_norm",
+    "residual_gradient_norm_data",
+    "residual_gradient_norm_regularised",
     "mia_auc",
     "distance_to_retrain",
     "output_kl_to_retrain",
@@ -589,4 +633,4 @@ class SequentialRemovalFigure:
                 f"{name} ({data}; {s['removals']} removals; {', '.join(s['methods'])}; "
                 f"{len(seeds_of(config, s))} seeds)"
             )
-        return "configured: " + "; ".join(parts)
+        return with_hessian_note("configured: " + "; ".join(parts), experiments)

@@ -48,6 +48,7 @@ from unlearnbench.experiments.removal_variants import (
     find_variant,
     hyperparameters,
 )
+from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
 from unlearnbench.io import write_json
 from unlearnbench.metrics.multilabel import evaluate_multilabel
 from unlearnbench.models import load_model, save_model
@@ -65,6 +66,7 @@ from unlearnbench.models.text import (
     pretrained_tokenizer,
     train_wordpiece,
 )
+from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
@@ -288,11 +290,10 @@ def text_unlearn(
     model: nn.Module, request: UnlearningRequest, replacer: TokenReplacer, **fixed: Any
 ) -> UnlearningOutcome:
     """The engine's blockwise Newton removal with L-FOCI on token-replaced copies."""
-    from unlearnbench.newton.pipeline import MAX_LISTED_SLICES, load_request_data
+    from unlearnbench.newton.pipeline import MAX_LISTED_SLICES, load_request_data, step_on_selection
     from unlearnbench.newton.selection import select_slices
     from unlearnbench.newton.settings import NewtonSettings
-    from unlearnbench.newton.slices import block_from_slices, slice_layers, slice_names, total_slices
-    from unlearnbench.newton.update import block_newton_step
+    from unlearnbench.newton.slices import slice_layers, slice_names, total_slices
 
     hp = {k: v for k, v in request.hyperparameters.items() if k not in TEXT_KEYS}
     settings = NewtonSettings.from_hyperparameters(hp, **fixed)
@@ -315,7 +316,13 @@ def text_unlearn(
                 settings.feature_chunk,
             )
         selection = select_slices(
-            settings.selection, n_slices, generator, features, losses, max_slices=settings.max_slices
+            settings.selection,
+            n_slices,
+            generator,
+            features,
+            losses,
+            max_slices=settings.max_slices,
+            empty_selection=settings.empty_selection,
         )
         diagnostics: dict[str, Any] = {
             "selection": settings.selection,
@@ -327,14 +334,9 @@ def text_unlearn(
         if settings.selection != "full":
             names = slice_names(layers)
             diagnostics["selected_slices"] = [names[i] for i in selection.indices[:MAX_LISTED_SLICES]]
-        if selection.indices:
-            block = block_from_slices(layers, selection.indices)
-            report = block_newton_step(
-                work, request.loss_fn, block, forget, retain, request.n_train, settings, generator
-            )
-            diagnostics.update(report.as_dict())
-        else:
-            diagnostics.update(n_params_updated=0, note="L-FOCI selected no slice; the model is unchanged")
+        diagnostics.update(
+            step_on_selection(work, request, selection, layers, forget, retain, settings, generator)
+        )
     return UnlearningOutcome(model=work, seconds=watch.seconds, diagnostics=diagnostics)
 
 
@@ -370,6 +372,8 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     loss = MultilabelBCE(meta.get("class_weights"))
     weight_decay = float((s["training"].get("optimizer") or {}).get("weight_decay", 0.01))
     hp = hyperparameters(s, variant, weight_decay)
+    # noise: authors-code passes the full training-set size as n (the authors' ledgar_scrub.py: orig_trainset_size = len(train_data))
+    fill_authors_noise_n(hp, len(train))
     replacer = TokenReplacer(
         encoder.replacement_pool(), encoder.special_ids(), int(hp.get("tokens_replaced", 1))
     )
@@ -411,6 +415,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
 
     removed: list[int] = []
     window: list[dict[str, Any]] = []
+    unchanged: list[dict[str, Any]] = []
     checkpoints = [checkpoint(model, removed, window)]
     total_seconds = 0.0
     for index in candidates[:total]:
@@ -429,6 +434,9 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         )
         outcome = text_unlearn(model, request, replacer, **METHODS[variant.method])
         model = outcome.model
+        entry = unchanged_entry(outcome.diagnostics, [int(index)], len(removed))
+        if entry is not None:
+            unchanged.append(entry)
         removed.append(int(index))
         total_seconds += outcome.seconds
         window.append({"seconds": outcome.seconds, **outcome.diagnostics})
@@ -453,6 +461,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "original_train_seconds": meta.get("train_seconds"),
         "checkpoints": [{k: _clean(v) for k, v in row.items()} for row in checkpoints],
         "metrics": {k: _clean(checkpoints[-1][k]) for k in ("removals", "micro_f1", "class_f1")},
+        **unchanged_summary(unchanged),
         "seconds": total_seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }

@@ -3,8 +3,10 @@
 The gradient-surgery paper reports IS around 2.05 on MNIST138 and FID around 0.03: IS is
 bounded by the number of classes, so both numbers can only come from the 3-class domain
 classifier (AllCNN), not from Inception. We therefore compute IS from that classifier's
-softmax and FID on its penultimate features. The Frechet distance itself is pytorch-fid's
-implementation (``calculate_frechet_distance``), applied to our features.
+softmax and FID on its penultimate features. The Frechet distance is our own code written to
+behave as pytorch-fid's ``calculate_frechet_distance`` does (the same ``eps`` retry for a
+singular product, the same refusal of a matrix square root with a large imaginary part) and is
+tested against it; it differs only in not printing, and in scipy's current ``sqrtm`` call.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import numpy as np
 import torch
 from scipy import linalg
 from torch import nn
+
+#: Largest imaginary part tolerated on the diagonal of sqrt(S_a S_b) (pytorch-fid's ``atol``).
+MAX_IMAGINARY = 1e-3
 
 
 def fratio(probabilities: torch.Tensor | np.ndarray, target_class: int) -> float:
@@ -52,7 +57,11 @@ def frechet_distance_from_moments(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: n
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
 
     Small feature sets give singular covariances (dead ReLU units); as pytorch-fid does, the
-    square root is then retried with ``eps`` added to both diagonals.
+    square root is then retried with ``eps`` added to both diagonals. Rounding may leave a tiny
+    imaginary part, which is dropped; an imaginary part above :data:`MAX_IMAGINARY` on the
+    diagonal means the square root is not that of two covariances (an indefinite input, or a
+    numerical failure) and raises ``ValueError``, as pytorch-fid does, instead of silently
+    returning a distance computed from the real part.
     """
     diff = mu_a - mu_b
     with warnings.catch_warnings():
@@ -62,6 +71,12 @@ def frechet_distance_from_moments(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: n
             offset = np.eye(sigma_a.shape[0]) * eps
             covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
     if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=MAX_IMAGINARY):
+            raise ValueError(
+                "FID: the matrix square root of the covariance product has an imaginary component of "
+                f"{np.max(np.abs(covmean.imag)):.3g} (pytorch-fid raises above {MAX_IMAGINARY:g} on the "
+                "diagonal); the covariances are not positive semi-definite or the square root failed"
+            )
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean))
 

@@ -12,7 +12,11 @@ All solvers return ``x = H'^{-1} b`` for the damped block Hessian
 - ``finite-difference``: the authors' code. Curvature from gradient differences,
   ``(g_a - g_b)(g_a - g_b)^T / ||w_a - w_b||_1``, rank one per pair of points; the sum
   of such terms plus ``lambda I`` is inverted with Sherman-Morrison/Woodbury in
-  O(p k + k^3) for ``k`` terms instead of a dense ``p x p`` solve.
+  O(p k + k^3) for ``k`` terms instead of a dense ``p x p`` solve. Caveat: for points a step
+  ``h`` apart the term is ``h (H d)(H d)^T / ||d||_1`` for a unit direction ``d``: it shrinks
+  linearly with ``h`` instead of estimating ``H``, so with small steps the update is close to
+  a gradient step scaled by ``1/lambda`` (pinned by ``tests/test_newton_linalg.py``; every
+  caption of an artifact that uses it says so, see :mod:`unlearnbench.captions`).
 """
 
 from __future__ import annotations

@@ -10,12 +10,20 @@ for ``m`` removals out of ``n`` training points, an ``L``-Lipschitz loss with an
 
 Config key ``noise``:
 
-- ``paper``: ``M``, ``L`` from the config and ``m`` = the number of samples removed in
-  this step;
+- ``paper``: ``M``, ``L`` from the config, ``m`` = the number of samples removed in
+  this step and ``n`` = the current training-set size;
 - ``authors-code``: the constants hard-coded in the authors' ``NoisyReturn``:
   ``M = 0.25``, ``L = 1`` and ``m = 1`` whatever the batch size, so a batch removal gets
-  the noise of a single one;
+  the noise of a single one, and ``n`` as their scripts pass it: ``orig_trainset_size``,
+  which is 50000 in every MNIST and CIFAR-10 script (``scrub/scrub_scripts/mnist_*.sh``,
+  ``cifar_*.sh``; also ``NoisyReturn``'s default ``nsamps``), even where the model was trained
+  on 10000 points (Fig. 6). Their LEDGAR and re-ID scripts pass the full training-set size
+  (``len(train_data)``) and the VGGFace script 982803; the experiment kinds of those papers'
+  figures fill that in (see :func:`~unlearnbench.newton.settings.fill_authors_noise_n`);
 - ``none``: no noise (tests, and inspecting the deterministic step).
+
+Config key ``noise_n`` (an integer) replaces ``n`` in the formula for either variant; null
+(default) means the rule above. The Newton step itself always uses the current ``n``.
 
 Noise is added to the updated block only (the authors add it to the selected
 parameter vector); unselected parameters stay bit-identical.
@@ -31,6 +39,17 @@ import torch
 NOISES = ("paper", "authors-code", "none")
 AUTHORS_M = 0.25
 AUTHORS_L = 1.0
+#: ``orig_trainset_size`` of the authors' MNIST and CIFAR-10 scripts (and ``NoisyReturn``'s default).
+AUTHORS_N = 50000
+
+
+def noise_sample_size(variant: str, n_train: int, noise_n: int | None = None) -> int:
+    """The ``n`` of the noise formula: ``noise_n`` if given, else the authors' 50000 or the current size."""
+    if noise_n is not None:
+        if int(noise_n) <= 0:
+            raise ValueError(f"noise_n must be a positive integer or null, got {noise_n}")
+        return int(noise_n)
+    return AUTHORS_N if variant == "authors-code" else int(n_train)
 
 
 @dataclass(frozen=True)

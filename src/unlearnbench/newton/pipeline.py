@@ -20,7 +20,7 @@ from unlearnbench.newton.activations import perturbed_activations
 from unlearnbench.newton.batches import Tensors, as_tensors, n_samples
 from unlearnbench.newton.kfac import kfac_factors, kfac_solve, layer_matrix
 from unlearnbench.newton.noise import add_noise, noise_scale
-from unlearnbench.newton.selection import select_slices
+from unlearnbench.newton.selection import Selection, select_slices
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, slice_layers, slice_names, total_slices
 from unlearnbench.newton.update import block_newton_step
@@ -105,7 +105,13 @@ def blockwise_unlearn(model: nn.Module, request: UnlearningRequest, **fixed: Any
             )
             features, losses = sample.features, sample.losses
         selection = select_slices(
-            settings.selection, n_slices, generator, features, losses, max_slices=settings.max_slices
+            settings.selection,
+            n_slices,
+            generator,
+            features,
+            losses,
+            max_slices=settings.max_slices,
+            empty_selection=settings.empty_selection,
         )
         diagnostics: dict[str, Any] = {
             "selection": settings.selection,
@@ -118,15 +124,38 @@ def blockwise_unlearn(model: nn.Module, request: UnlearningRequest, **fixed: Any
             diagnostics["selected_slices"] = [names[i] for i in selection.indices[:MAX_LISTED_SLICES]]
             diagnostics["lfoci_selected"] = len(selection.lfoci_selected)
             diagnostics["lfoci_statistics"] = selection.lfoci_statistics[:MAX_LISTED_SLICES]
-        if selection.indices:
-            block = block_from_slices(layers, selection.indices)
-            report = block_newton_step(
-                work, request.loss_fn, block, forget, retain, request.n_train, settings, generator
-            )
-            diagnostics.update(report.as_dict())
-        else:
-            diagnostics.update(n_params_updated=0, note="L-FOCI selected no slice; the model is unchanged")
+        diagnostics.update(
+            step_on_selection(work, request, selection, layers, forget, retain, settings, generator)
+        )
     return UnlearningOutcome(model=work, seconds=watch.seconds, diagnostics=diagnostics)
+
+
+def step_on_selection(
+    work: nn.Module,
+    request: UnlearningRequest,
+    selection: Selection,
+    layers: Any,
+    forget: Tensors,
+    retain: Tensors | None,
+    settings: NewtonSettings,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    """The block step on the selected slices, or nothing; the diagnostics always say whether the model changed.
+
+    ``unchanged`` is true when no parameter moved (no slice selected, or a zero step without
+    noise); the experiment kinds collect those removals in the run JSON.
+    """
+    out: dict[str, Any] = {}
+    if selection.note:
+        out["selection_note"] = selection.note
+    if not selection.indices:
+        out.update(n_params_updated=0, unchanged=True)
+        return out
+    block = block_from_slices(layers, selection.indices)
+    report = block_newton_step(work, request.loss_fn, block, forget, retain, request.n_train, settings, generator)
+    out.update(report.as_dict())
+    out["unchanged"] = report.step_norm == 0.0 and report.noise_sigma == 0.0
+    return out
 
 
 def kfac_unlearn(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
@@ -151,7 +180,7 @@ def kfac_unlearn(model: nn.Module, request: UnlearningRequest) -> UnlearningOutc
         grad_of = dict(zip([name for f in factors for name in f.layer.parameter_names], grads, strict=True))
         scale = noise_scale(
             settings.noise,
-            n=n,
+            n=settings.noise_sample_size(n),
             m=m,
             l2_lambda=lam,
             epsilon=settings.epsilon,
@@ -190,6 +219,8 @@ def kfac_unlearn(model: nn.Module, request: UnlearningRequest) -> UnlearningOutc
         "noise_sigma": scale.sigma,
         "noise_gamma": scale.gamma,
         "noise_m": scale.m,
+        "noise_n": settings.noise_sample_size(n),
         "ignored_hyperparameters": ignored,
+        "unchanged": updated == 0 or (step_sq == 0.0 and scale.sigma == 0.0),
     }
     return UnlearningOutcome(model=work, seconds=watch.seconds, diagnostics=diagnostics)

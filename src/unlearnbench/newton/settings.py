@@ -13,8 +13,8 @@ from typing import Any
 
 from unlearnbench.newton.gradient_bank import GradientBank
 from unlearnbench.newton.hessian import HESSIANS
-from unlearnbench.newton.noise import NOISES
-from unlearnbench.newton.selection import SELECTIONS
+from unlearnbench.newton.noise import NOISES, noise_sample_size
+from unlearnbench.newton.selection import EMPTY_SELECTIONS, SELECTIONS
 
 SAMPLE_GRADIENTS = ("regularised", "data-only")
 
@@ -27,6 +27,15 @@ class NewtonSettings:
     regularised loss ``loss + lambda/2 ||w||^2``, which makes the step the exact Newton
     step of the L2-regularised objective; ``data-only`` drops the ``lambda w`` term, as
     the authors' code does.
+
+    ``noise_n``: the ``n`` of the noise formula (see :mod:`~unlearnbench.newton.noise`); null:
+    the current training-set size for ``noise: paper``, the authors' ``orig_trainset_size``
+    for ``noise: authors-code``.
+
+    ``empty_selection``: what happens when L-FOCI selects no slice (its first statistic is not
+    positive). ``keep-best`` (default) updates the best-scoring slice anyway, as the authors'
+    ``foci``/``cheap_foci`` always keep their first pick; ``allow-empty`` leaves the model
+    unchanged. Either way the removal's diagnostics say so (``unchanged``, ``selection_note``).
     """
 
     selection: str = "lfoci"
@@ -46,6 +55,8 @@ class NewtonSettings:
     fd_step: float = 1e-3
     sample_gradient: str = "regularised"
     feature_chunk: int = 256
+    noise_n: int | None = None
+    empty_selection: str = "keep-best"
     gradient_bank: GradientBank | None = None
 
     @classmethod
@@ -75,6 +86,7 @@ class NewtonSettings:
             ("hessian", self.hessian, HESSIANS),
             ("noise", self.noise, NOISES),
             ("sample_gradient", self.sample_gradient, SAMPLE_GRADIENTS),
+            ("empty_selection", self.empty_selection, EMPTY_SELECTIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
@@ -88,7 +100,24 @@ class NewtonSettings:
         for key in ("perturbation_std", "cg_tol", "fd_step"):
             if float(getattr(self, key)) <= 0:
                 raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.noise_n is not None and (isinstance(self.noise_n, bool) or int(self.noise_n) <= 0):
+            raise ValueError(f"noise_n must be a positive integer or null, got {self.noise_n!r}")
         if self.max_slices is not None and self.max_slices <= 0:
             raise ValueError(f"max_slices must be positive or null, got {self.max_slices}")
         if self.hessian == "finite-difference" and self.gradient_bank is None:
             raise ValueError("hessian: finite-difference needs the gradient bank of the original training")
+
+    def noise_sample_size(self, n_train: int) -> int:
+        """The ``n`` that enters the noise formula for a removal from ``n_train`` points."""
+        return noise_sample_size(self.noise, n_train, self.noise_n)
+
+
+def fill_authors_noise_n(hyperparameters: dict[str, Any], n: int) -> dict[str, Any]:
+    """Set ``noise_n`` to ``n`` when the noise is ``authors-code`` and ``noise_n`` is null.
+
+    For the experiments whose authors' script passes another ``orig_trainset_size`` than the
+    library default of 50000 (LEDGAR and re-ID: the full training-set size; VGGFace: 982803).
+    """
+    if hyperparameters.get("noise") == "authors-code" and hyperparameters.get("noise_n") is None:
+        hyperparameters["noise_n"] = int(n)
+    return hyperparameters

@@ -58,6 +58,7 @@ class StepReport:
     noise_sigma: float
     noise_gamma: float
     noise_m: int
+    noise_n: int
     cg_iterations: int | None = None
     cg_residual: float | None = None
     cg_converged: bool | None = None
@@ -207,7 +208,7 @@ def block_newton_step(
         extra = {"curvature_terms": len(terms)}
     scale = noise_scale(
         settings.noise,
-        n=n_train,
+        n=settings.noise_sample_size(n_train),
         m=m,
         l2_lambda=lam,
         epsilon=settings.epsilon,
@@ -224,5 +225,6 @@ def block_newton_step(
         noise_sigma=scale.sigma,
         noise_gamma=scale.gamma,
         noise_m=scale.m,
+        noise_n=settings.noise_sample_size(n_train),
         **extra,
     )

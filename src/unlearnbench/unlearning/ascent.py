@@ -18,6 +18,16 @@ Choices the paper leaves open, made explicit here (all configurable):
   only when the gradients conflict (``projection: conflicting``, PCGrad's rule).
 - *Optimiser*: a fresh Adam (no moments from pretraining); its first step moves each weight
   by about lr * sign(gradient).
+- *Normalisation statistics*: frozen (:func:`~unlearnbench.unlearning.normalisation.frozen_normalisation`),
+  as for every gradient-based method: batch norm normalises with the pretraining statistics
+  and never updates them, so a step of size 0 leaves the model's outputs bit-identical.
+
+Diagnostics of gradient surgery, per update: ``cosine_forget_retain_before`` and ``_after``,
+the cosine of the gradient handed to the optimiser (-grad L_f, before and after the
+projection) with g_r; and ``cosine_step_retain``, the cosine of the step the optimiser actually
+took, in the same sign convention (cos(-delta theta, g_r)): with SGD it equals ``_after``, with
+Adam it does not (Adam's first step is about lr * sign of the gradient, which is not orthogonal
+to g_r even when the gradient is).
 """
 
 from __future__ import annotations
@@ -31,11 +41,18 @@ from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, Unlearnin
 from unlearnbench.unlearning.gradient_steps import (
     assign_flat_gradient,
     flat_gradient,
+    flat_parameters,
     forget_batches,
     optimiser_for,
     project_onto_normal_plane,
     retain_batch,
 )
+from unlearnbench.unlearning.normalisation import frozen_normalisation
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cosine of two flat vectors; 0 when either is zero (a zero step is orthogonal to everything)."""
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
 
 
 def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> UnlearningOutcome:
@@ -49,8 +66,8 @@ def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> U
         raise ValueError(f"projection must be 'always' or 'conflicting', got {mode!r}")
     model.to(device).train()
     optimiser = optimiser_for(model, hp)
-    cosines_before, cosines_after, steps = [], [], 0
-    with Stopwatch(device) as watch:
+    cosines_before, cosines_after, cosines_step, steps = [], [], [], 0
+    with Stopwatch(device) as watch, frozen_normalisation(model) as frozen:
         for _ in range(epochs):
             for batch in forget_batches(request.forget, forget_batch_size, request.generator, device):
                 # Ascent: the update direction is +grad L_f, so hand the optimiser -grad L_f.
@@ -58,17 +75,25 @@ def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> U
                 if surgery:
                     size = retain_size or int(batch[0].shape[0])
                     g_r = flat_gradient(model, request.loss_fn, retain_batch(request.retain, size, request.generator, device))
-                    cosines_before.append(float(torch.nn.functional.cosine_similarity(g_f, g_r, dim=0)))
+                    cosines_before.append(_cosine(g_f, g_r))
                     g_f = project_onto_normal_plane(g_f, g_r, only_if_conflicting=(mode == "conflicting"))
-                    cosines_after.append(float(torch.nn.functional.cosine_similarity(g_f, g_r, dim=0)))
+                    cosines_after.append(_cosine(g_f, g_r))
+                    before = flat_parameters(model)
                 optimiser.zero_grad(set_to_none=True)
                 assign_flat_gradient(model, g_f)
                 optimiser.step()
+                if surgery:
+                    # the step actually taken, in the sign convention of the gradients: -delta theta
+                    cosines_step.append(_cosine(before - flat_parameters(model), g_r))
                 steps += 1
     model.eval()
-    diagnostics: dict[str, Any] = {"steps": steps}
+    diagnostics: dict[str, Any] = {"steps": steps, "normalisation_layers_frozen": len(frozen)}
     if surgery:
-        diagnostics.update(cosine_forget_retain_before=cosines_before, cosine_forget_retain_after=cosines_after)
+        diagnostics.update(
+            cosine_forget_retain_before=cosines_before,
+            cosine_forget_retain_after=cosines_after,
+            cosine_step_retain=cosines_step,
+        )
     return UnlearningOutcome(model=model, seconds=watch.seconds, diagnostics=diagnostics)
 
 

@@ -34,8 +34,10 @@ Choices the papers leave open:
   paper keeps the same step size for all methods (5e-4 MNIST, 1e-5 CelebA).
 - *Which parameters*: those the decoder uses, found as the parameters ``model.decode``
   depends on (autograd), so the method works for any VAE with ``decode`` and ``latent_dim``;
-  the encoder is untouched. The decoder runs in evaluation mode while it is fine-tuned, so
-  batch-norm statistics stay those of pretraining (their affine weights are trained).
+  the encoder is untouched. The decoder runs in evaluation mode while it is fine-tuned, inside
+  :func:`~unlearnbench.unlearning.normalisation.frozen_normalisation` like every
+  gradient-based method, so batch-norm statistics stay those of pretraining (their affine
+  weights are trained).
 - *Degenerate feedback*: if the feedback finds no image with (or none without) the
   feature, z_e is undefined; the method then leaves the model unchanged and says so in its
   diagnostics instead of failing the run.
@@ -61,6 +63,7 @@ from torch import nn
 
 from unlearnbench.metrics.ssim import ssim
 from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.unlearning.normalisation import frozen_normalisation
 
 Feedback = Callable[[torch.Tensor], torch.Tensor]
 THRESHOLDS = ("negative-mean", "midpoint", "positive-mean")
@@ -208,7 +211,7 @@ def feature_unlearning(model: nn.Module, request: UnlearningRequest) -> Unlearni
         raise ValueError(f"feature-unlearning: epochs must be >= 0, got {epochs}")
 
     model.to(device).eval()
-    with Stopwatch(device) as watch:
+    with Stopwatch(device) as watch, frozen_normalisation(model):
         z, marks = collect_feedback(model, feedback, n_feedback, batch_size, request.generator, device)
         diagnostics: dict[str, Any] = {"n_feedback": n_feedback, "feedback_positive": int(marks.sum())}
         if not (marks.all() or not marks.any()):

@@ -30,6 +30,11 @@ def flat_gradient(model: nn.Module, loss_fn: LossFn, batch: Any) -> torch.Tensor
     return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
 
 
+def flat_parameters(model: nn.Module) -> torch.Tensor:
+    """All trainable parameters as one detached vector (the order of :func:`flat_gradient`)."""
+    return torch.cat([p.detach().reshape(-1) for p in trainable(model)])
+
+
 def project_onto_normal_plane(g_f: torch.Tensor, g_r: torch.Tensor, *, only_if_conflicting: bool = False) -> torch.Tensor:
     """Remove from ``g_f`` its component along ``g_r``: g_f - (g_f . g_r / ||g_r||^2) g_r.
 
