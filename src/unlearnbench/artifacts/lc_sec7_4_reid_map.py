@@ -1,6 +1,7 @@
-"""L-CODEC paper, Sec. 7.4 / appendix B.2.8: re-ID utility while one person is unlearned.
+"""L-CODEC paper, Sec. 7.4 / appendix B.2.8 (text, no figure): re-ID utility while one person is unlearned.
 
-Test mAP and Rank-1 (torchreid's evaluation) against the number of removed images of one
+Named after the section that states the result: the paper's Fig. 12 is activation maps
+(artifact ``lc-fig8-fig12-reid-actmaps``), not mAP curves. Test mAP and Rank-1 (torchreid's evaluation) against the number of removed images of one
 training identity, for each architecture and epsilon (the paper: 5e-4 and 0.1), with the
 removed person's identity accuracy and retrieval mAP beside them. The paper states the
 result in words only (epsilon 5e-4: fewer than 10 removals before mAP degrades; 0.1: all
@@ -67,10 +68,10 @@ def reid_status(config: Mapping[str, Any]) -> str:
     return "configured: " + "; ".join(parts)
 
 
-class LcFig12ReidMap:
-    name = "lc-fig12-reid-map"
+class LcSec74ReidMap:
+    name = "lc-sec7-4-reid-map"
     paper = "l-codec"
-    title = "L-CODEC Sec. 7.4: re-ID mAP / Rank-1 while one person is unlearned"
+    title = "L-CODEC Sec. 7.4 / B.2.8 (text): re-ID mAP / Rank-1 while one person is unlearned"
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
         return reid_runs(config)
@@ -138,4 +139,4 @@ class LcFig12ReidMap:
         return reid_status(config)
 
 
-ARTIFACT = LcFig12ReidMap()
+ARTIFACT = LcSec74ReidMap()

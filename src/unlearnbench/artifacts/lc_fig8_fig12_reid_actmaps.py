@@ -20,13 +20,13 @@ import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
-from unlearnbench.artifacts.lc_fig12_reid_map import reid_runs, reid_status
+from unlearnbench.artifacts.lc_sec7_4_reid_map import reid_runs, reid_status
 
 PEOPLE = (("scrubbed", 0, "scrubbed person"), ("not_scrubbed", 1, "other person (not scrubbed)"))
 
 
-class LcFig8ReidActmaps:
-    name = "lc-fig8-reid-actmaps"
+class LcFig8Fig12ReidActmaps:
+    name = "lc-fig8-fig12-reid-actmaps"
     paper = "l-codec"
     title = "L-CODEC Fig. 8/12: re-ID activation maps before / after scrubbing a person"
 
@@ -109,4 +109,4 @@ class LcFig8ReidActmaps:
         return reid_status(config)
 
 
-ARTIFACT = LcFig8ReidActmaps()
+ARTIFACT = LcFig8Fig12ReidActmaps()
