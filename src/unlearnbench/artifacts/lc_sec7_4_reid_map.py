@@ -10,7 +10,7 @@ images removed "without a noticeable degradation"), so there are no published nu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,11 @@ def reid_runs(config: Mapping[str, Any]) -> list[RunSpec]:
     ]
 
 
-def reid_status(config: Mapping[str, Any]) -> str:
-    experiments = experiments_of_kind(config, KIND)
+def reid_status(config: Mapping[str, Any], only: Collection[str] | None = None) -> str:
+    """One status line for the re-ID experiments (those named in ``only``, when given)."""
+    experiments = {
+        name: s for name, s in experiments_of_kind(config, KIND).items() if only is None or name in only
+    }
     if not experiments:
         return "not configured in this profile"
     parts = []
