@@ -211,3 +211,33 @@ def test_both_residual_gradient_norms_are_reported_and_named(setup):
     assert first["residual_gradient_norm_data"] == pytest.approx(data_only, rel=1e-6)
     assert first["residual_gradient_norm_regularised"] == pytest.approx(regularised, rel=1e-6)
     assert abs(regularised - data_only) > 1e-3 * data_only
+
+
+def test_kfac_artifact_of_appendix_d4(setup, tmp_path):
+    """lc-d4-kfac: K-FAC and L-FOCI removals from the same model, drawn side by side."""
+    import unlearnbench.unlearning.newton_kfac  # noqa: F401  (registers newton-kfac)
+    from unlearnbench.artifacts import lc_d4_kfac
+
+    root, _, _ = setup
+    settings = {
+        **SETTINGS,
+        "artifact": "lc-d4-kfac",
+        "retrain_reference": False,
+        "unlearning": {**SETTINGS["unlearning"], "hessian": "dense"},
+        "methods": {"lcodec": None, "newton-kfac": None},
+    }
+    config = {"profile": "test", "seeds": [0], "experiments": {"tiny-kfac": settings}}
+    art = lc_d4_kfac.ARTIFACT
+    specs = art.runs(config)
+    assert {(s.experiment, s.method) for s in specs} == {
+        ("tiny-kfac", "lcodec"),
+        ("tiny-kfac", "newton-kfac"),
+    }
+    runs = [_run(setup, s.method, settings, folder="tiny-kfac") for s in specs]
+    assert all(len(r["checkpoints"]) == 3 for r in runs)
+    table = art.aggregate([root / "results" / s.relative_path() for s in specs], config)
+    assert set(table["method"]) == {"lcodec", "newton-kfac"} and "forget_accuracy_mean" in table
+    outputs = [tmp_path / "kfac.png"]
+    art.draw(table, outputs, config)
+    assert outputs[0].stat().st_size > 0
+    assert "STAND-IN" in art.status(config) and "newton-kfac" in art.status(config)

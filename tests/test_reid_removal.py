@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unlearnbench.artifacts.lc_fig8_reid_actmaps import ARTIFACT as FIG8
-from unlearnbench.artifacts.lc_fig12_reid_map import ARTIFACT as FIG12
+from unlearnbench.artifacts.lc_fig8_fig12_reid_actmaps import ARTIFACT as FIG8
+from unlearnbench.artifacts.lc_sec7_4_reid_map import ARTIFACT as SEC74
 from unlearnbench.config import validate_config
 from unlearnbench.experiments import get_kind
 from unlearnbench.experiments.base import ModelRef, RunContext
@@ -78,13 +78,13 @@ def test_pretrain_run_and_artifacts(tmp_path):
             assert archive["images"].shape == (2, 32, 16, 3)
     sigmas = [pd.read_json(o, typ="series")["checkpoints"][-1]["mean_noise_sigma"] for o in outputs]
     assert sigmas[0] == pytest.approx(100 * sigmas[1])  # sigma ~ 1 / epsilon
-    assert len(FIG12.runs(config)) == 2 and len(FIG8.runs(config)) == 2
-    table = FIG12.aggregate(outputs, config)
+    assert len(SEC74.runs(config)) == 2 and len(FIG8.runs(config)) == 2
+    table = SEC74.aggregate(outputs, config)
     assert {"column", "row", "mAP_mean", "rank1_mean", "identity_accuracy_mean", "stand_in"} <= set(
         table.columns
     )
-    FIG12.draw(table, [tmp_path / "fig12.png"], config)
+    SEC74.draw(table, [tmp_path / "sec7-4.png"], config)
     maps = FIG8.aggregate(outputs, config)
     assert set(maps["person"]) == {"scrubbed", "not_scrubbed"} and len(maps) == 4
     FIG8.draw(maps, [tmp_path / "fig8.png"], config)
-    assert (tmp_path / "fig8.png").stat().st_size > 0 and (tmp_path / "fig12.png").stat().st_size > 0
+    assert (tmp_path / "fig8.png").stat().st_size > 0 and (tmp_path / "sec7-4.png").stat().st_size > 0

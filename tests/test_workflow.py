@@ -100,6 +100,10 @@ def test_paper_profile_dry_runs_without_data(tmp_path, repo_root):
     out = result.stdout + result.stderr
     assert "gs-mnist138" in out and "prepare_data" in out
     assert "gpu=1" in out  # GPU jobs declare the resource on the paper profile
+    # the experiments issue 10 added: re-ID on every dataset of B.2.8, K-FAC of D.4
+    for run in ("runs/lc-reid-msmt17-mlfn/", "runs/lc-reid-prid-resnet50/", "runs/lc-reid-grid-mobilenetv2/"):
+        assert run in out, run
+    assert "runs/lc-mnist-kfac/newton-kfac/seed2.json" in out and "figures/paper/lc-d4-kfac.png" in out
 
 
 @pytest.mark.parametrize("verb", ["prepare-data", "pretrain", "run", "aggregate", "draw", "compare", "artifacts"])

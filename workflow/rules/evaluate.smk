@@ -2,7 +2,7 @@
 
 
 # Arrays saved beside the run JSONs that a figure tiles (figures never recompute anything).
-FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-reid-actmaps": ".actmaps.npz"}
+FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-fig12-reid-actmaps": ".actmaps.npz"}
 
 
 def figure_extra_inputs(wildcards):

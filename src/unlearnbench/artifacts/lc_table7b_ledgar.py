@@ -34,6 +34,14 @@ METRICS = (
 )
 
 
+#: What each data source means for the paper's task, which is multilabel (Sec. 7.2).
+SOURCE_NOTES = {
+    "standin": "STAND-IN: synthetic LEDGAR-like corpus",
+    "jsonl": "LEDGAR release corpus, multilabel as in the paper",
+    "lex_glue": "DEVIATION: LexGLUE ledgar keeps one label per provision (single-label); the paper's task is multilabel",
+}
+
+
 def _labels(settings: Mapping[str, Any]) -> list[str]:
     return list((settings.get("removal") or {}).get("labels") or [])
 
@@ -161,10 +169,15 @@ class LcTable7bLedgar:
         parts = []
         for name, s in experiments.items():
             source = (s.get("data") or {}).get("source", "standin")
-            data = "STAND-IN: synthetic LEDGAR-like corpus" if source == "standin" else f"LEDGAR ({source})"
+            data = SOURCE_NOTES.get(source, f"LEDGAR ({source})")
             model = (s.get("model") or {}).get("pretrained") or "DistilBERT built from config"
+            single = bool((s.get("removal") or {}).get("single_label_only", True))
+            removed = (
+                "only provisions whose sole label is removed" if single else "every provision with the label"
+            )
             parts.append(
-                f"{name} ({data}; {model}; labels {', '.join(_labels(s))}; epsilons {s.get('epsilons')})"
+                f"{name} ({data}; {model}; labels {', '.join(_labels(s))}; removes {removed}; "
+                f"epsilons {s.get('epsilons')})"
             )
         return with_hessian_note("configured: " + "; ".join(parts), experiments)
 

@@ -1,6 +1,9 @@
-"""L-CODEC paper, Fig. 8 (and Fig. 12): activation maps of a re-ID model before and after scrubbing.
+"""L-CODEC paper, Fig. 8 and Fig. 12: activation maps of a re-ID model before and after scrubbing.
 
-For each re-ID experiment and epsilon (first seed), a run saved the activation maps of
+Both figures are on Market-1501 (Fig. 8: ResNet50; Fig. 12: MLFN and MobileNet_V2), so
+this artifact draws the re-ID experiments on Market-1501 (or its stand-in) only; the
+others (MSMT17, PRID, GRID) appear in ``lc-sec7-4-reid-map``. For each such experiment
+and epsilon (first seed), a run saved the activation maps of
 one image of the removed person and one image of another training person, before and
 after the removals (``seed<k>.actmaps.npz``). The figure tiles them as the paper does:
 for each person a triplet (image, activation map, overlay), one row before and one after
@@ -20,21 +23,35 @@ import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
-from unlearnbench.artifacts.lc_fig12_reid_map import reid_runs, reid_status
+from unlearnbench.artifacts.lc_sec7_4_reid_map import KIND, reid_runs, reid_status
+from unlearnbench.config import experiments_of_kind
 
+#: The dataset of the paper's activation-map figures (Fig. 8 and Fig. 12).
+FIGURE_DATASET = "market1501"
 PEOPLE = (("scrubbed", 0, "scrubbed person"), ("not_scrubbed", 1, "other person (not scrubbed)"))
 
 
-class LcFig8ReidActmaps:
-    name = "lc-fig8-reid-actmaps"
+class LcFig8Fig12ReidActmaps:
+    name = "lc-fig8-fig12-reid-actmaps"
     paper = "l-codec"
     title = "L-CODEC Fig. 8/12: re-ID activation maps before / after scrubbing a person"
 
+    @staticmethod
+    def experiments(config: Mapping[str, Any]) -> set[str]:
+        """The re-ID experiments on the figures' dataset (Market-1501 or its stand-in)."""
+        return {
+            name
+            for name, settings in experiments_of_kind(config, KIND).items()
+            if (settings.get("data") or {}).get("dataset", FIGURE_DATASET) == FIGURE_DATASET
+        }
+
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
+        on_market = self.experiments(config)
+        specs = [spec for spec in reid_runs(config) if spec.experiment in on_market]
         first: dict[str, int] = {}
-        for spec in reid_runs(config):
+        for spec in specs:
             first.setdefault(spec.experiment, spec.seed)
-        return [spec for spec in reid_runs(config) if spec.seed == first[spec.experiment]]
+        return [spec for spec in specs if spec.seed == first[spec.experiment]]
 
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
         rows = []
@@ -106,7 +123,10 @@ class LcFig8ReidActmaps:
         save_figure(fig, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
-        return reid_status(config)
+        on_market = self.experiments(config)
+        if not on_market:
+            return "not configured in this profile (no re-ID experiment on Market-1501)"
+        return reid_status(config, on_market) + " (first seed)"
 
 
-ARTIFACT = LcFig8ReidActmaps()
+ARTIFACT = LcFig8Fig12ReidActmaps()

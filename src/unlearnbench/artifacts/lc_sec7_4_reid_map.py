@@ -1,6 +1,7 @@
-"""L-CODEC paper, Sec. 7.4 / appendix B.2.8: re-ID utility while one person is unlearned.
+"""L-CODEC paper, Sec. 7.4 / appendix B.2.8 (text, no figure): re-ID utility while one person is unlearned.
 
-Test mAP and Rank-1 (torchreid's evaluation) against the number of removed images of one
+Named after the section that states the result: the paper's Fig. 12 is activation maps
+(artifact ``lc-fig8-fig12-reid-actmaps``), not mAP curves. Test mAP and Rank-1 (torchreid's evaluation) against the number of removed images of one
 training identity, for each architecture and epsilon (the paper: 5e-4 and 0.1), with the
 removed person's identity accuracy and retrieval mAP beside them. The paper states the
 result in words only (epsilon 5e-4: fewer than 10 removals before mAP degrades; 0.1: all
@@ -9,7 +10,7 @@ images removed "without a noticeable degradation"), so there are no published nu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,11 @@ def reid_runs(config: Mapping[str, Any]) -> list[RunSpec]:
     ]
 
 
-def reid_status(config: Mapping[str, Any]) -> str:
-    experiments = experiments_of_kind(config, KIND)
+def reid_status(config: Mapping[str, Any], only: Collection[str] | None = None) -> str:
+    """One status line for the re-ID experiments (those named in ``only``, when given)."""
+    experiments = {
+        name: s for name, s in experiments_of_kind(config, KIND).items() if only is None or name in only
+    }
     if not experiments:
         return "not configured in this profile"
     parts = []
@@ -68,10 +72,10 @@ def reid_status(config: Mapping[str, Any]) -> str:
     return with_hessian_note("configured: " + "; ".join(parts), experiments)
 
 
-class LcFig12ReidMap:
-    name = "lc-fig12-reid-map"
+class LcSec74ReidMap:
+    name = "lc-sec7-4-reid-map"
     paper = "l-codec"
-    title = "L-CODEC Sec. 7.4: re-ID mAP / Rank-1 while one person is unlearned"
+    title = "L-CODEC Sec. 7.4 / B.2.8 (text): re-ID mAP / Rank-1 while one person is unlearned"
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
         return reid_runs(config)
@@ -139,4 +143,4 @@ class LcFig12ReidMap:
         return reid_status(config)
 
 
-ARTIFACT = LcFig12ReidMap()
+ARTIFACT = LcSec74ReidMap()
