@@ -493,3 +493,16 @@ def test_fig4_does_not_count_the_unregularised_model_as_a_scheme():
     """'none' is far better than FOCI in the holding case: FOCI is still the best scheme."""
     verdict = judge("lc-fig4-foci-best", spurious("holds"))
     assert verdict.status == HOLDS and "none" not in verdict.measured.split("scheme (")[1].split(")")[0]
+
+
+def test_two_experiments_in_one_column_are_judged_apart_never_mixed():
+    holds = fratio_drop("holds")["gs-table1"].assign(experiment="gs-default")
+    fails = fratio_drop("fails")["gs-table1"].assign(experiment="gs-reading")
+    verdict = judge("gs-fratio-drop", {"gs-table1": pd.concat([holds, fails])})
+    assert verdict.parts == {"MNIST138, gs-default": HOLDS, "MNIST138, gs-reading": FAILS}
+
+
+def test_an_ambiguous_curve_is_not_measured_never_a_silent_pick():
+    table = supported_share("holds")["lc-fig6-retrain"]
+    verdict = judge("lc-fig6-supported-share", {"lc-fig6-retrain": pd.concat([table, table])})
+    assert verdict.status == NOT_MEASURED and "several rows per checkpoint" in verdict.reason

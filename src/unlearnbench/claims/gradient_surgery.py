@@ -22,7 +22,12 @@ def mean(part: pd.DataFrame, row: str, metric: str) -> float:
 
 
 def per_column(tables: Tables, judge) -> Verdict:
-    return judge_each(grouped(tables[TABLE], ["column"]), judge)
+    """Judge each column; each experiment apart when several experiments fill one column (readings)."""
+    table = tables[TABLE]
+    keys = ["column"]
+    if "experiment" in table and table.groupby("column")["experiment"].nunique().max() > 1:
+        keys.append("experiment")
+    return judge_each(grouped(table, keys), judge)
 
 
 @register("gs-fratio-drop", reads={TABLE: ["column", "row", "fratio_mean"]})

@@ -34,10 +34,15 @@ def as_bool(series: pd.Series) -> pd.Series:
 
 
 def value_at(frame: pd.DataFrame, column: str, what: str) -> float:
-    """The single value of ``column`` in ``frame`` (one row), or NotMeasured naming ``what``."""
+    """The single value of ``column`` in ``frame`` (one row), or NotMeasured naming ``what``.
+
+    Several rows would mean the table mixes parts the predicate did not separate: never pick one silently.
+    """
     values = pd.to_numeric(frame[column], errors="coerce").dropna() if len(frame) else pd.Series(dtype=float)
     if values.empty:
         raise NotMeasured(f"no {what}")
+    if len(values) > 1:
+        raise NotMeasured(f"{len(values)} rows of {what} where one is expected")
     return float(values.iloc[0])
 
 
@@ -49,14 +54,19 @@ def rows_of(table: pd.DataFrame, column: str, value: object, what: str) -> pd.Da
 
 
 def curve(table: pd.DataFrame, metric: str, what: str) -> pd.DataFrame:
-    """``removals`` and ``metric`` (a ``_mean`` column) sorted by removals, checkpoints without a value dropped."""
+    """``removals`` and ``metric`` (a ``_mean`` column) sorted by removals, checkpoints without a value dropped.
+
+    Two rows at one checkpoint would mean the part mixes runs: NotMeasured, never a silent pick.
+    """
     frame = pd.DataFrame(
         {
             "removals": pd.to_numeric(table["removals"], errors="coerce"),
             "value": pd.to_numeric(table[metric], errors="coerce"),
         }
     ).dropna()
-    frame = frame.sort_values("removals", kind="stable").drop_duplicates("removals")
+    if frame["removals"].duplicated().any():
+        raise NotMeasured(f"several rows per checkpoint for {what}")
+    frame = frame.sort_values("removals", kind="stable")
     if frame.empty:
         raise NotMeasured(f"no {metric} for {what}")
     return frame.reset_index(drop=True)
