@@ -213,8 +213,12 @@ def claims_markdown(claims: pd.DataFrame) -> list[str]:
             ],
         }
     )
-    lines += [shown.to_markdown(index=False), "", "What each predicate reads (table: columns):", ""]
-    lines += [f"- `{i}`: {_cell(r)}" for i, r in zip(claims["id"], claims["reads"], strict=True)]
+    lines += [shown.to_markdown(index=False), "", "What each predicate reads (table: columns), and how:", ""]
+    readings = claims["reading"] if "reading" in claims else [""] * len(claims)
+    lines += [
+        f"- `{i}`: {_cell(r)}" + (f"; {_cell(how)}" if how else "")
+        for i, r, how in zip(claims["id"], claims["reads"], readings, strict=True)
+    ]
     return lines + [""]
 
 

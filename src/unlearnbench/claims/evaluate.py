@@ -164,6 +164,7 @@ def evaluate_claims(
                 "predicate": claim["predicate"],
                 "threshold": json.dumps(claim.get("threshold") or {}, sort_keys=True),
                 "reads": "; ".join(f"{t}: {', '.join(c)}" for t, c in predicate.reads.items()),
+                "reading": claim.get("reading", ""),
                 "status": verdict.status,
                 "verdict": verdict.label,
                 "measured": verdict.measured,
