@@ -105,14 +105,30 @@ def cmd_draw(args: argparse.Namespace, config: dict[str, Any]) -> None:
 def cmd_compare(args: argparse.Namespace, config: dict[str, Any]) -> None:
     import pandas as pd
 
-    from unlearnbench.comparison import compare, load_published, to_markdown
+    from unlearnbench.comparison import compare, counts_line, load_published, to_markdown
     from unlearnbench.io import write_text
 
+    if bool(args.claims) != bool(args.claims_csv):
+        raise SystemExit("compare: --claims and --claims-csv go together")
     tables = {Path(p).stem: pd.read_csv(p) for p in args.tables}
-    frame = compare(load_published(args.published), tables)
+    published = load_published(args.published)
+    frame = compare(published, tables)
+    claims = None
+    if args.claims:
+        from unlearnbench.claims.evaluate import evaluate_claims, load_claims, published_tables
+
+        claims = evaluate_claims(load_claims(args.claims), tables, published_tables(published))
+        write_text(args.claims_csv, claims.to_csv(index=False))
     write_text(args.csv, frame.to_csv(index=False))
-    write_text(args.md, to_markdown(frame, config["profile"]))
-    print(f"wrote {args.csv} and {args.md}: {frame['verdict'].value_counts().to_dict()}")
+    write_text(args.md, to_markdown(frame, config["profile"], claims))
+    print(f"wrote {args.csv} and {args.md}" + (f" and {args.claims_csv}" if claims is not None else ""))
+    print(counts_line(frame, claims))
+
+
+def cmd_verdicts(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    from unlearnbench.comparison import counts_from_files
+
+    print(counts_from_files(args.comparison, args.claims))
 
 
 def artifact_outputs(name: str, profile: str) -> list[str]:
@@ -181,7 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--published", required=True)
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
+    p.add_argument("--claims", help="config/claims.yaml: also judge every claim (needs --claims-csv)")
+    p.add_argument("--claims-csv", help="where to write the claims' verdicts")
     p.add_argument("tables", nargs="*")
+    p = verb("verdicts", cmd_verdicts, "print the counts of a profile's verdicts, read from its comparison.csv and claims.csv")
+    p.add_argument("--comparison", required=True)
+    p.add_argument("--claims")
     verb("artifacts", cmd_artifacts, "list every artifact with its paper, profile status and output paths")
     verb("methods", cmd_methods, "list the registered unlearning methods")
     return parser
