@@ -28,10 +28,10 @@ def test_every_claim_has_a_predicate_and_every_predicate_a_claim(claims):
     assert sorted(c["id"] for c in claims) == available_claims()
 
 
-def test_predicates_read_existing_artifacts_or_say_none_exists_yet(claims):
+def test_predicates_read_existing_artifacts(claims):
     for claim in claims:
         for table in get_predicate(claim["id"]).reads:
-            assert table in artifact_names() or claim["id"] == "lc-d4-kfac-no-update", (claim["id"], table)
+            assert table in artifact_names(), (claim["id"], table)
 
 
 def test_a_claim_id_registers_once():

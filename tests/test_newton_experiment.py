@@ -237,6 +237,9 @@ def test_kfac_artifact_of_appendix_d4(setup, tmp_path):
     assert all(len(r["checkpoints"]) == 3 for r in runs)
     table = art.aggregate([root / "results" / s.relative_path() for s in specs], config)
     assert set(table["method"]) == {"lcodec", "newton-kfac"} and "forget_accuracy_mean" in table
+    # D.4's claim reads the removed samples' loss before and after each removal
+    losses = table[["sample_loss_before_mean", "sample_loss_after_mean"]].dropna()
+    assert len(losses) > 0 and (losses > 0).all().all()
     outputs = [tmp_path / "kfac.png"]
     art.draw(table, outputs, config)
     assert outputs[0].stat().st_size > 0

@@ -20,5 +20,6 @@ ARTIFACT = SequentialRemovalFigure(
         ("test_accuracy", "validation accuracy", False),
         ("forget_accuracy", "accuracy on the removed samples", False),
         ("sample_gradient_norm_after", "sample gradient norm (after removal)", False),
+        ("sample_loss_after", "removed samples' loss (after removal)", False),
     ],
 )

@@ -211,7 +211,7 @@ def falls_faster(part: pd.DataFrame, scrubbed: str, residual: str, margin: float
 
 VGGFACE = "lc-fig7-vggface"
 LEDGAR = "lc-table7b-ledgar"
-REID = "lc-fig12-reid-map"
+REID = "lc-sec7-4-reid-map"
 
 
 @register(
@@ -280,24 +280,23 @@ def reid_epsilon_supported(tables: Tables, thresholds: Thresholds) -> Verdict:
 
 # ---------------------------------------------------------------------------- D.4, K-FAC
 
-#: No artifact compares K-FAC with L-CODEC yet (issue 10 configures one); until a table of
-#: this name exists in a profile the claim is "not measured here: artifact not built". Its
-#: shape is a sequential-removal table with the removed samples' loss before and after each
-#: removal (window means, like the gradient norms); rename here when the artifact lands.
+#: The D.4 artifact: a sequential-removal table with the removed samples' loss before and
+#: after each removal (window means, like the gradient norms). Where a profile does not build
+#: it the claim is "not measured here: artifact not built".
 KFAC = "lc-d4-kfac"
 
 
 @register(
     "lc-d4-kfac-no-update",
-    reads={KFAC: [*CURVE, "test_accuracy_mean", "forget_loss_before_mean", "forget_loss_after_mean"]},
+    reads={KFAC: [*CURVE, "test_accuracy_mean", "sample_loss_before_mean", "sample_loss_after_mean"]},
 )
 def kfac_no_update(tables: Tables, thresholds: Thresholds) -> Verdict:
     most = threshold(thresholds, "max_change")
 
     def loss_change(part: pd.DataFrame, method: str) -> float:
         rows = rows_of(part, "method", method, method)
-        before = curve(rows, "forget_loss_before_mean", method)
-        after = curve(rows, "forget_loss_after_mean", method)
+        before = curve(rows, "sample_loss_before_mean", method)
+        after = curve(rows, "sample_loss_after_mean", method)
         both = after.merge(before, on="removals", suffixes=("", "_before"))
         if both.empty:
             raise NotMeasured(f"no removed-sample loss of {method}")

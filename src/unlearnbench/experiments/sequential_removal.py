@@ -56,7 +56,7 @@ from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
 from unlearnbench.io import read_json, write_json
 from unlearnbench.metrics.classification import accuracy, output_kl, parameter_distance
-from unlearnbench.metrics.gradients import dataset_gradient_norm, sample_gradient_norm
+from unlearnbench.metrics.gradients import dataset_gradient_norm, sample_gradient_norm, sample_loss
 from unlearnbench.metrics.privacy import membership_auc
 from unlearnbench.models import build_model, load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
@@ -75,6 +75,8 @@ WINDOW_METRICS = (
     "seconds_per_removal",
     "sample_gradient_norm_before",
     "sample_gradient_norm_after",
+    "sample_loss_before",
+    "sample_loss_after",
     "noise_sigma",
     "params_updated",
     "slices_selected",
@@ -420,6 +422,7 @@ def _run_sequential(
             generator=generator,
         )
         before = sample_gradient_norm(model, cross_entropy_loss, forget, device=ctx.device)
+        loss_before = sample_loss(model, cross_entropy_loss, forget, device=ctx.device)
         outcome = method(model, request)
         total_seconds += outcome.seconds
         if revert_drop is not None:
@@ -449,6 +452,8 @@ def _run_sequential(
         window["sample_gradient_norm_after"].append(
             sample_gradient_norm(model, cross_entropy_loss, forget, device=ctx.device)
         )
+        window["sample_loss_before"].append(loss_before)
+        window["sample_loss_after"].append(sample_loss(model, cross_entropy_loss, forget, device=ctx.device))
         window["noise_sigma"].append(float(d.get("noise_sigma", float("nan"))))
         window["params_updated"].append(float(d.get("n_params_updated", float("nan"))))
         window["slices_selected"].append(float(d.get("n_slices_selected", float("nan"))))

@@ -59,3 +59,18 @@ def dataset_gradient_norm(
 def sample_gradient_norm(model: nn.Module, loss_fn: LossFn, sample: Dataset, *, device: str = "cpu") -> float:
     """Gradient norm of the (mean) loss of the removed sample(s)."""
     return dataset_gradient_norm(model, loss_fn, sample, batch_size=max(1, len(sample)), device=device)
+
+
+def sample_loss(model: nn.Module, loss_fn: LossFn, sample: Dataset, *, device: str = "cpu") -> float:
+    """Mean loss of the removed sample(s) in eval mode: Appendix D.4 judges an update by whether
+    it moves this loss at all (K-FAC "no observable update" vs L-CODEC)."""
+    if len(sample) == 0:
+        raise ValueError("the loss of an empty sample is undefined")
+    data = as_tensors(sample, device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return float(loss_fn(model, data))
+    finally:
+        model.train(was_training)
