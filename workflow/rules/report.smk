@@ -3,6 +3,7 @@
 
 rule compare:
     input:
+        job=job_file("compare"),
         published=config.get("published", "config/published.yaml"),
         tables=[f"{RESULTS}/tables/{name}.csv" for name in ARTIFACT_NAMES],
     output:
@@ -11,5 +12,5 @@ rule compare:
     log:
         f"logs/{PROFILE}/compare.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} compare --published {input.published} "
+        "unlearnbench --config {input.job} compare --published {input.published} "
         "--csv {output.csv} --md {output.md} {input.tables} 2>&1 | tee {log}"

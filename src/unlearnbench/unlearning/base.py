@@ -49,6 +49,10 @@ class UnlearningRequest:
             raise InvalidForgetSetError(
                 f"the forget set has {len(self.forget)} samples but the training set only {self.n_train}"
             )
+        if len(self.forget) == self.n_train:  # every method refuses it here, the same way
+            raise InvalidForgetSetError(
+                f"the forget set is the whole training set ({self.n_train} samples): nothing would be retained"
+            )
 
 
 @dataclass
