@@ -25,6 +25,10 @@ FIGURES = f"figures/{PROFILE}"
 DATA = config.get("data_root", "data")
 EXPERIMENTS = config["experiments"]
 GPUS_PER_JOB = 0 if config.get("device", "auto") == "cpu" else 1
+# Cluster requests of the heavy rules (pretrain, run*), following the SLURM executor plugin:
+# gpu=N becomes `sbatch --gpus=N`; mem_mb and runtime (minutes) by the profile's scale, so a
+# CPU profile fits a small cluster without overrides. Local runs ignore them unless limited.
+HEAVY = {"mem_mb": 4000, "runtime": 60} if GPUS_PER_JOB == 0 else {"mem_mb": 32000, "runtime": 240}
 
 # Nothing is written while the DAG is parsed. Each job reads a *job config*: the settings it
 # depends on and nothing else, in a file named after its content hash and written by the rule

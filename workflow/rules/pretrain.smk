@@ -11,6 +11,8 @@ rule pretrain:
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/pretrain/{{experiment}}/{{role}}-seed{{seed}}.log",
     shell:

@@ -16,6 +16,8 @@ rule run_generative:
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
@@ -35,6 +37,8 @@ rule run_reid:
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
@@ -53,6 +57,8 @@ rule run:
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
