@@ -60,10 +60,16 @@ def test_checkpoint_with_overwritten_bytes_is_refused_naming_the_file(tmp_path):
 
 def test_checkpoint_round_trip_keeps_content(tmp_path):
     path = tmp_path / "ok.pt"
-    body = {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "meta": {"loss": float("nan"), "tags": [1, "a"]}}
+    body = {
+        "state_dict": {"w": torch.arange(6.0).reshape(2, 3)},
+        "meta": {"loss": float("nan"), "tags": [1, "a"]},
+    }
     save_checkpoint(path, body)
     loaded = load_checkpoint(path)
-    assert torch.equal(loaded["state_dict"]["w"], body["state_dict"]["w"]) and loaded["meta"]["tags"] == [1, "a"]
+    assert torch.equal(loaded["state_dict"]["w"], body["state_dict"]["w"]) and loaded["meta"]["tags"] == [
+        1,
+        "a",
+    ]
 
 
 # ---------------------------------------------------------------- prepared data (probe 3)
@@ -91,7 +97,9 @@ def test_prepared_data_with_overwritten_bytes_is_refused_and_the_fix_works(tmp_p
     first_image = load_dataset("mine", config, root).train.tensors[0][0]
     raw = (first_image * 255).round().to(torch.uint8).numpy().tobytes()
     _overwrite(prepared, raw, bytes(len(raw)))
-    with pytest.raises(DatasetNotPreparedError, match=r"prepared\.pt does not match the md5.*Delete .*manifest\.json"):
+    with pytest.raises(
+        DatasetNotPreparedError, match=r"prepared\.pt does not match the md5.*Delete .*manifest\.json"
+    ):
         load_dataset("mine", config, root)
     (root / "mine" / "manifest.json").unlink()  # the fix the message names
     prepare_dataset("mine", config, root)
@@ -118,7 +126,10 @@ def test_changed_test_fraction_is_never_served_from_the_old_preparation(tmp_path
         load_dataset("mine", after, root)
     # The workflow re-prepares: the dataset's job config (an input of prepare_data) changes.
     scope = "data/mine"
-    hashes = {jobconfig.file_hash(jobconfig.wrap(scope, jobconfig.build({"datasets": c}, scope))) for c in (before, after)}
+    hashes = {
+        jobconfig.file_hash(jobconfig.wrap(scope, jobconfig.build({"datasets": c}, scope)))
+        for c in (before, after)
+    }
     assert len(hashes) == 2
     prepare_dataset("mine", after, root)
     assert len(load_dataset("mine", after, root).test) == 15
@@ -149,8 +160,17 @@ def _train(epochs: int, resume: Path | None, callbacks=()):
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
     data = TensorDataset(torch.randn(40, 3, generator=torch.Generator().manual_seed(1)), torch.arange(40) % 2)
-    result = fit(model, lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]), data, epochs=epochs, batch_size=8,
-                 optimizer=OptimizerSpec("sgd", 0.1), seed=0, resume_path=resume, callbacks=callbacks)
+    result = fit(
+        model,
+        lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+        data,
+        epochs=epochs,
+        batch_size=8,
+        optimizer=OptimizerSpec("sgd", 0.1),
+        seed=0,
+        resume_path=resume,
+        callbacks=callbacks,
+    )
     return model, result
 
 
@@ -184,8 +204,11 @@ def test_resume_file_of_the_same_recipe_is_continued_bit_identically(tmp_path, c
 def test_written_files_follow_the_umask(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
-        paths = [write_text(tmp_path / "a.txt", "x"), write_json(tmp_path / "b.json", {}),
-                 save_checkpoint(tmp_path / "c.pt", {"x": 1})]
+        paths = [
+            write_text(tmp_path / "a.txt", "x"),
+            write_json(tmp_path / "b.json", {}),
+            save_checkpoint(tmp_path / "c.pt", {"x": 1}),
+        ]
     finally:
         os.umask(old)
     assert [oct(p.stat().st_mode & 0o777) for p in paths] == [oct(mode)] * 3
@@ -200,20 +223,43 @@ def test_truncated_run_json_names_the_file(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "unlearnbench.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "unlearnbench.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_aggregate_with_a_truncated_run_names_it_without_traceback(tmp_path, repo_root):
     bad = tmp_path / "seed0.json"
     bad.write_text('{"metrics": {"fra')
-    result = _cli("--config", str(repo_root / "config" / "config.yaml"), "aggregate", "--artifact", "gs-table1",
-                  "--csv", str(tmp_path / "t.csv"), "--md", str(tmp_path / "t.md"), str(bad))
+    result = _cli(
+        "--config",
+        str(repo_root / "config" / "config.yaml"),
+        "aggregate",
+        "--artifact",
+        "gs-table1",
+        "--csv",
+        str(tmp_path / "t.csv"),
+        "--md",
+        str(tmp_path / "t.md"),
+        str(bad),
+    )
     assert result.returncode == 1 and str(bad) in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unknown_method_on_the_cli_is_one_line(tmp_path, repo_root):
-    result = _cli("--config", str(repo_root / "config" / "config.yaml"), "run", "--experiment", "gs-digits138",
-                  "--method", "gradient-ascnet", "--seed", "0", "--output", str(tmp_path / "x.json"))
+    result = _cli(
+        "--config",
+        str(repo_root / "config" / "config.yaml"),
+        "run",
+        "--experiment",
+        "gs-digits138",
+        "--method",
+        "gradient-ascnet",
+        "--seed",
+        "0",
+        "--output",
+        str(tmp_path / "x.json"),
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "'gradient-ascnet' is not configured" in result.stderr and "gradient-ascent" in result.stderr
 
@@ -223,8 +269,19 @@ def test_job_config_of_another_job_is_refused(tmp_path, repo_root):
     scope = "pretrain/gs-digits138/classifier"
     path = tmp_path / "job.json"
     write_json(path, jobconfig.wrap(scope, jobconfig.build(config, scope)))
-    result = _cli("--config", str(path), "pretrain", "--experiment", "gs-digits138", "--role", "original",
-                  "--seed", "0", "--output", str(tmp_path / "m.pt"))
+    result = _cli(
+        "--config",
+        str(path),
+        "pretrain",
+        "--experiment",
+        "gs-digits138",
+        "--role",
+        "original",
+        "--seed",
+        "0",
+        "--output",
+        str(tmp_path / "m.pt"),
+    )
     assert result.returncode == 1 and "not of 'pretrain/gs-digits138/original'" in result.stderr
 
 
@@ -320,5 +377,9 @@ def test_validate_config_rejects_what_would_fail_later(tmp_path, quick):
 def test_every_method_refuses_a_forget_set_that_leaves_nothing_to_retain():
     data = TensorDataset(torch.zeros(5, 2), torch.zeros(5))
     with pytest.raises(InvalidForgetSetError, match="nothing would be retained"):
-        UnlearningRequest(forget=data, retain=TensorDataset(torch.zeros(0, 2), torch.zeros(0)), n_train=5,
-                          loss_fn=lambda m, b: torch.zeros(()))
+        UnlearningRequest(
+            forget=data,
+            retain=TensorDataset(torch.zeros(0, 2), torch.zeros(0)),
+            n_train=5,
+            loss_fn=lambda m, b: torch.zeros(()),
+        )

@@ -51,8 +51,11 @@ def _config(repo_root: Path) -> dict:
     experiment["vae"]["epochs"] = 3
     experiment["classifier"].update(epochs=1, width=4, min_accuracy=0.0)
     experiment["evaluation"].update(n_samples=100, grid_samples=4)
-    config.update(seeds=[0], published=str(repo_root / "config" / "published.yaml"),
-                  experiments={"gs-digits138": experiment})
+    config.update(
+        seeds=[0],
+        published=str(repo_root / "config" / "published.yaml"),
+        experiments={"gs-digits138": experiment},
+    )
     return config
 
 
@@ -60,9 +63,23 @@ def _build(repo_root: Path, workdir: Path, configfile: Path, *extra: str) -> sub
     workdir.mkdir(parents=True)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(repo_root / "Snakefile"), "-d", str(workdir), *extra,
-         TARGET, "--configfile", str(configfile)],
-        capture_output=True, text=True, env=env, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(repo_root / "Snakefile"),
+            "-d",
+            str(workdir),
+            *extra,
+            TARGET,
+            "--configfile",
+            str(configfile),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
 
 
@@ -81,10 +98,20 @@ def test_quick_target_on_slurm_equals_the_local_build(tmp_path, repo_root):
     local = _build(repo_root, tmp_path / "local", configfile, "--cores", "1")
     assert local.returncode == 0, local.stderr[-3000:]
     cluster = _build(
-        repo_root, tmp_path / "slurm", configfile,
-        "--workflow-profile", str(repo_root / "workflow" / "profiles" / "slurm"),
-        "--jobs", "2", "--slurm-status-command", "squeue", "--slurm-no-account",
-        "--slurm-init-seconds-before-status-checks", "5", "--latency-wait", "10",
+        repo_root,
+        tmp_path / "slurm",
+        configfile,
+        "--workflow-profile",
+        str(repo_root / "workflow" / "profiles" / "slurm"),
+        "--jobs",
+        "2",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks",
+        "5",
+        "--latency-wait",
+        "10",
     )
     assert cluster.returncode == 0, (cluster.stdout + cluster.stderr)[-4000:]
     log = cluster.stdout + cluster.stderr
@@ -94,9 +121,15 @@ def test_quick_target_on_slurm_equals_the_local_build(tmp_path, repo_root):
     runs = [json.loads((tmp_path / where / TARGET).read_text()) for where in ("local", "slurm")]
     assert _without_timings(runs[0]) == _without_timings(runs[1])
     assert runs[0]["provenance"]["config_hash"] == runs[1]["provenance"]["config_hash"]
-    samples = [np.load(tmp_path / where / TARGET.replace(".json", ".samples.npz"))["images"] for where in ("local", "slurm")]
+    samples = [
+        np.load(tmp_path / where / TARGET.replace(".json", ".samples.npz"))["images"]
+        for where in ("local", "slurm")
+    ]
     assert np.array_equal(samples[0], samples[1])
     for name in ("original-seed0.pt", "classifier-seed0.pt"):
-        models = [load_model(tmp_path / where / "results/quick/models/gs-digits138" / name)[0] for where in ("local", "slurm")]
+        models = [
+            load_model(tmp_path / where / "results/quick/models/gs-digits138" / name)[0]
+            for where in ("local", "slurm")
+        ]
         for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
             assert torch.equal(a, b), name

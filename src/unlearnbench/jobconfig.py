@@ -93,7 +93,9 @@ def _pretrain_methods(methods: Any) -> Any:
     """
     if isinstance(methods, Mapping):
         return {
-            name: ({"hessian": value["hessian"]} if isinstance(value, Mapping) and "hessian" in value else None)
+            name: (
+                {"hessian": value["hessian"]} if isinstance(value, Mapping) and "hessian" in value else None
+            )
             for name, value in methods.items()
         }
     return methods
