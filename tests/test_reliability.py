@@ -33,7 +33,7 @@ from unlearnbench.io import (
     write_json,
     write_text,
 )
-from unlearnbench.training import OptimizerSpec, fit
+from unlearnbench.training import OptimizerSpec, fit, job_settings
 from unlearnbench.unlearning import InvalidForgetSetError, UnlearningRequest
 
 
@@ -185,6 +185,17 @@ def test_resume_file_of_another_recipe_is_ignored(tmp_path, capsys):
     assert result.final_loss == result.final_loss  # not NaN
     assert result.final_loss == clean_result.final_loss
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), clean.state_dict().values()))
+
+
+def test_resume_file_of_other_job_settings_is_ignored(tmp_path, capsys):
+    resume = tmp_path / "r.resume"
+    with job_settings("a" * 64), pytest.raises(_Stop):
+        _train(8, resume, callbacks=[_KillAt(3)])
+    with job_settings(
+        "b" * 64
+    ):  # a setting the fit loop does not see changed (say, the data's test_fraction)
+        _train(8, resume)
+    assert "ignoring resume state" in capsys.readouterr().out
 
 
 def test_resume_file_of_the_same_recipe_is_continued_bit_identically(tmp_path, capsys):
@@ -383,3 +394,35 @@ def test_every_method_refuses_a_forget_set_that_leaves_nothing_to_retain():
             n_train=5,
             loss_fn=lambda m, b: torch.zeros(()),
         )
+
+
+def test_a_run_depends_on_its_own_method_block_only(quick):
+    edited = copy.deepcopy(quick)
+    edited["experiments"]["gs-digits138"]["methods"]["gradient-ascent"]["lr"] *= 2
+
+    def digest(config, scope):
+        return jobconfig.settings_hash(jobconfig.build(config, scope))
+
+    for scope in (
+        "run/gs-digits138/before",
+        "run/gs-digits138/gradient-surgery",
+        "pretrain/gs-digits138/original",
+        "pretrain/gs-digits138/classifier",
+        "run/lc-digits-logreg/lcodec",
+    ):
+        assert digest(quick, scope) == digest(edited, scope), scope
+    assert digest(quick, "run/gs-digits138/gradient-ascent") != digest(
+        edited, "run/gs-digits138/gradient-ascent"
+    )
+    edited["experiments"]["gs-digits138"]["vae"]["epochs"] += 1
+    assert digest(quick, "pretrain/gs-digits138/classifier") == digest(
+        edited, "pretrain/gs-digits138/classifier"
+    )
+    assert digest(quick, "pretrain/gs-digits138/original") != digest(edited, "pretrain/gs-digits138/original")
+
+
+def test_profiles_share_the_preparation_of_a_dataset_they_agree_on(quick):
+    other = copy.deepcopy(quick)
+    other.update(profile="another", seeds=[5], device="cuda", threads=4)
+    build = jobconfig.build
+    assert build(quick, "data/digits") == build(other, "data/digits")

@@ -109,11 +109,14 @@ def cmd_prepare(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def cmd_pretrain(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from unlearnbench.experiments.base import ModelRef
+    from unlearnbench.provenance import config_hash
+    from unlearnbench.training import job_settings
 
     _check_scope(args, f"pretrain/{args.experiment}/{args.role}")
     _set_threads(config)
     ctx = _context(config, args.experiment)
-    _kind(config, args.experiment).pretrain(ctx, ModelRef(args.role, args.seed), Path(args.output))
+    with job_settings(config_hash(config)):  # a resume file of other settings is never continued
+        _kind(config, args.experiment).pretrain(ctx, ModelRef(args.role, args.seed), Path(args.output))
     print(f"wrote {args.output}")
 
 

@@ -11,7 +11,7 @@ exactly the jobs that read it.
 
 Scopes:
 
-- ``data/<dataset>``: that dataset's ``datasets:`` entry (preparation);
+- ``data/<dataset>``: that dataset's ``datasets:`` entry (preparation), the same for every profile;
 - ``pretrain/<experiment>/<role>``: the experiment block without the method blocks (a kind may
   narrow it further with ``pretrain_settings(settings, role)``);
 - ``run/<experiment>/<method>``: the experiment block with only this method's block, plus the
@@ -70,18 +70,17 @@ def _methods_matching(methods: Any, method: str) -> Any:
     """The entries of ``methods`` a run named ``method`` reads.
 
     Run variants are named ``<method>_eps<epsilon>[_<label>]`` (see ``removal_variants``); an
-    entry matches its own name and its variants. Without a match the whole list is kept.
+    entry matches its own name and its variants. A run of no configured method (the
+    generative kind's ``before``, the model as pretrained) reads none of them.
     """
 
     def matches(name: str) -> bool:
         return method == name or method.startswith(f"{name}_eps")
 
     if isinstance(methods, Mapping):
-        kept = {name: value for name, value in methods.items() if matches(str(name))}
-        return kept or dict(methods)
+        return {name: value for name, value in methods.items() if matches(str(name))}
     if isinstance(methods, list):
-        kept_list = [name for name in methods if matches(str(name))]
-        return kept_list or list(methods)
+        return [name for name in methods if matches(str(name))]
     return methods
 
 
@@ -131,7 +130,13 @@ def build(config: Mapping[str, Any], scope: str) -> dict[str, Any]:
     parts = scope.split("/")
     what = parts[0]
     if what == "data" and len(parts) == 2:
-        body = {**_global(config, JOB_KEYS), "datasets": _datasets_for(config, [parts[1]]), "experiments": {}}
+        # Profiles share the data folder, so a dataset's job config names no profile: two
+        # profiles that agree on a dataset share its preparation instead of redoing it in turn.
+        body = {
+            "data_root": config.get("data_root", "data"),
+            "datasets": _datasets_for(config, [parts[1]]),
+            "experiments": {},
+        }
     elif what == "pretrain" and len(parts) == 3:
         _, experiment, role = parts
         body = {

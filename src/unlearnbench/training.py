@@ -7,8 +7,10 @@ classifiers must follow exactly the same recipe, and the Newton-type methods nee
 
 from __future__ import annotations
 
+import contextvars
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +26,20 @@ from unlearnbench.provenance import config_hash
 from unlearnbench.timing import Stopwatch
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
+
+#: Settings hash of the job that is training (set by the CLI for a pretraining job): part of every
+#: resume recipe, so a resume file never survives a change of any setting the job reads.
+_JOB_SETTINGS: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_settings", default=None)
+
+
+@contextmanager
+def job_settings(settings_hash: str) -> Iterator[None]:
+    """Within this block, every :func:`fit` keys its resume file on ``settings_hash`` too."""
+    token = _JOB_SETTINGS.set(settings_hash)
+    try:
+        yield
+    finally:
+        _JOB_SETTINGS.reset(token)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -107,8 +123,8 @@ def fit(
     sample is ever silently left out (a final short batch is kept).
 
     A resume file records the hash of its recipe (:func:`recipe_hash`: epochs, batch size,
-    optimiser, seed, data size, loss, architecture and ``recipe``, any further settings the
-    caller names); a file from another recipe (say, a run killed at ``epochs: 1500`` and
+    optimiser, seed, data size, loss, architecture, ``recipe`` (any further settings the
+    caller names) and the settings hash of the job, see :func:`job_settings`); a file from another recipe (say, a run killed at ``epochs: 1500`` and
     restarted with ``epochs: 100``) is ignored with a log line, never resumed.
     """
     if epochs < 0 or batch_size <= 0:
@@ -180,6 +196,7 @@ def recipe_hash(
         "model": type(model).__qualname__,
         "parameters": {name: list(p.shape) for name, p in model.state_dict().items()},
         "extra": dict(extra or {}),
+        "job_settings": _JOB_SETTINGS.get(),
     })
 
 
