@@ -23,7 +23,10 @@ SITE_CONF=/etc/slurm/slurm.conf
 stop() {
   for name in slurmd slurmctld munged; do
     if [ -f "$DIR/$name.pid" ]; then
-      kill "$(cat "$DIR/$name.pid")" 2>/dev/null || true
+      local pid
+      pid="$(cat "$DIR/$name.pid")"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
       rm -f "$DIR/$name.pid"
     fi
   done
