@@ -44,7 +44,7 @@ def test_model_round_trip_with_weights_only(tmp_path):
 def test_corrupt_checkpoint_gives_clear_error(tmp_path, content):
     path = tmp_path / "broken.pt"
     path.write_bytes(content)
-    with pytest.raises(CorruptCheckpointError, match="broken.pt.*Delete it"):
+    with pytest.raises(CorruptCheckpointError, match="broken.pt.*Delete .*broken.pt"):
         load_checkpoint(path)
 
 

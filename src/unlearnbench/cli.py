@@ -1,8 +1,10 @@
 """The ``unlearnbench`` command: the verbs the Snakemake rules call, each with explicit paths.
 
-Every verb reads the validated config (``--config``: a profile YAML, or the resolved JSON
-the Snakefile writes to ``results/<profile>/config.json``) and writes only the outputs it
-is given, atomically. Nothing here knows about Snakemake.
+Every verb reads its config (``--config``): a profile YAML, validated here, or a *job
+config* (:mod:`unlearnbench.jobconfig`), the slice of a validated profile that one job
+depends on, which the workflow writes as an input file of that job. It writes only the
+outputs it is given, atomically. Nothing here knows about Snakemake. Expected failures
+(bad config, damaged file, unknown method) end with one line naming the cause, exit code 1.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from unlearnbench.config import DEFAULT_CONFIG, ConfigError, load_config
+
+#: Filled by :func:`main` when ``--config`` is a job config: the file's scope and expected inputs.
+_JOB: dict[str, Any] = {}
 
 
 def _context(config: dict[str, Any], experiment: str):
@@ -51,26 +56,78 @@ def cmd_validate(args: argparse.Namespace, config: dict[str, Any]) -> None:
     print(f"{args.config}: valid ({config['profile']} profile, {len(config.get('experiments', {}))} experiments)")
 
 
+def _check_scope(args: argparse.Namespace, scope: str) -> None:
+    """A job config must belong to the job that reads it (a profile YAML belongs to every job)."""
+    from unlearnbench.jobconfig import check_scope
+
+    if _JOB:
+        check_scope(_JOB, scope, args.config)
+
+
+def _check_method(config: dict[str, Any], experiment: str, method: str) -> None:
+    """An unknown method is a one-line error listing the experiment's runs, not a KeyError traceback."""
+    from unlearnbench.artifacts import all_artifacts
+
+    if _JOB:  # the scope check already tied the method to a run of the DAG
+        return
+    known = sorted({s.method for a in all_artifacts() for s in a.runs(config) if s.experiment == experiment})
+    if method not in known:
+        raise SystemExit(f"method {method!r} is not configured for experiment {experiment!r}; "
+                         f"configured: {', '.join(known) or 'none'}")
+
+
+def _verify_inputs(ctx, kind, method: str, seed: int) -> None:
+    """Each checkpoint a run reads must come from the pretraining settings this run expects.
+
+    The job config lists, per model role, the settings hash of the pretraining job that the
+    DAG scheduled; a checkpoint recording another hash (copied from another results folder,
+    or left from an older config) stops the run before it produces a number for the wrong
+    model. Loading also verifies the checkpoint's content checksum.
+    """
+    from unlearnbench.io import CorruptCheckpointError, load_checkpoint
+
+    expects = _JOB.get("expects") or {}
+    for ref in kind.pretrained(ctx.settings, method, seed):
+        expected = expects.get(ref.role)
+        path = ctx.model_path(ref)
+        body = load_checkpoint(path)
+        recorded = ((body.get("meta") or {}).get("provenance") or {}).get("config_hash")
+        if expected and recorded and recorded != expected:
+            raise CorruptCheckpointError(
+                f"checkpoint {path} was trained with settings {recorded[:12]}, but this run expects "
+                f"{expected[:12]} (its pretraining settings changed since). Delete {path} and rerun the workflow."
+            )
+
+
 def cmd_prepare(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from unlearnbench.data import prepare_dataset
 
+    _check_scope(args, f"data/{args.dataset}")
     manifest = prepare_dataset(args.dataset, config.get("datasets"), config.get("data_root", "data"))
     print(f"prepared {args.dataset}: {manifest}")
 
 
 def cmd_pretrain(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from unlearnbench.experiments.base import ModelRef
+    from unlearnbench.provenance import config_hash
+    from unlearnbench.training import job_settings
 
+    _check_scope(args, f"pretrain/{args.experiment}/{args.role}")
     _set_threads(config)
     ctx = _context(config, args.experiment)
-    _kind(config, args.experiment).pretrain(ctx, ModelRef(args.role, args.seed), Path(args.output))
+    with job_settings(config_hash(config)):  # a resume file of other settings is never continued
+        _kind(config, args.experiment).pretrain(ctx, ModelRef(args.role, args.seed), Path(args.output))
     print(f"wrote {args.output}")
 
 
 def cmd_run(args: argparse.Namespace, config: dict[str, Any]) -> None:
-    _set_threads(config)
+    _check_scope(args, f"run/{args.experiment}/{args.method}")
     ctx = _context(config, args.experiment)
-    payload = _kind(config, args.experiment).run(ctx, args.method, args.seed, Path(args.output))
+    _check_method(config, args.experiment, args.method)
+    _set_threads(config)
+    kind = _kind(config, args.experiment)
+    _verify_inputs(ctx, kind, args.method, args.seed)
+    payload = kind.run(ctx, args.method, args.seed, Path(args.output))
     summary = {k: round(v, 4) if isinstance(v, float) else v for k, v in payload.get("metrics", {}).items() if not isinstance(v, (list, dict))}
     print(f"wrote {args.output}: {summary}")
 
@@ -80,6 +137,7 @@ def cmd_aggregate(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from unlearnbench.artifacts.common import STAND_IN_NOTE, any_stand_in
     from unlearnbench.io import write_text
 
+    _check_scope(args, f"table/{args.artifact}")
     artifact = get_artifact(args.artifact)
     table = artifact.aggregate([Path(p) for p in args.runs], config)
     write_text(args.csv, table.to_csv(index=False))
@@ -97,6 +155,7 @@ def cmd_draw(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
     from unlearnbench.artifacts import get_artifact
 
+    _check_scope(args, f"table/{args.artifact}")
     table = pd.read_csv(args.table)
     get_artifact(args.artifact).draw(table, [Path(p) for p in args.outputs], config)
     print(f"wrote {', '.join(args.outputs)}")
@@ -108,6 +167,7 @@ def cmd_compare(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from unlearnbench.comparison import compare, counts_line, load_published, to_markdown
     from unlearnbench.io import write_text
 
+    _check_scope(args, "compare")
     if bool(args.claims) != bool(args.claims_csv):
         raise SystemExit("compare: --claims and --claims-csv go together")
     tables = {Path(p).stem: pd.read_csv(p) for p in args.tables}
@@ -208,14 +268,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_config(path: str) -> dict[str, Any]:
+    """A job config (JSON written by the workflow) as is, or a profile YAML, validated."""
+    from unlearnbench.io import read_json
+    from unlearnbench.jobconfig import is_job_config
+
+    _JOB.clear()
+    if path.endswith(".json"):
+        try:
+            document = read_json(path)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        if is_job_config(document):
+            _JOB.update(document)
+            return dict(document["config"])
+    return load_config(path)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from unlearnbench.data import DatasetNotPreparedError, DatasetUnavailableError
+    from unlearnbench.data.subsets import UnknownClassError
+    from unlearnbench.io import CorruptCheckpointError, CorruptResultError
+    from unlearnbench.jobconfig import JobConfigError
+    from unlearnbench.unlearning.base import InvalidForgetSetError
+
+    return (JobConfigError, CorruptCheckpointError, CorruptResultError, DatasetNotPreparedError,
+            DatasetUnavailableError, InvalidForgetSetError, UnknownClassError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = read_config(args.config)
     except ConfigError as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 2
-    args.func(args, config)
+    try:
+        args.func(args, config)
+    except _expected_errors() as exc:
+        print(f"unlearnbench {args.verb}: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,11 +2,18 @@
 
 Every file the suite produces is written to a temporary sibling and then renamed into
 place, so a run killed half-way never leaves a truncated result that Snakemake (or a
-human) would mistake for a finished one.
+human) would mistake for a finished one. The temporary file gets the permissions the
+umask allows (``tempfile`` creates it 0600, which would make a shared results folder
+unreadable to colleagues).
+
+Every checkpoint carries a SHA-256 of its content (tensors bytes, shapes, dtypes and
+metadata), verified on every load: a file damaged on disk, or edited by hand, is an error
+naming the file and what to delete instead of a silently wrong number.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -17,11 +24,27 @@ from typing import Any
 
 import torch
 
-CHECKPOINT_FORMAT = "unlearnbench-checkpoint-v1"
+CHECKPOINT_FORMAT = "unlearnbench-checkpoint-v2"  # v2: with a content checksum
+CHECKSUM_KEY = "checksum"
 
 
 class CorruptCheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be read back as an unlearnbench checkpoint."""
+
+
+class CorruptResultError(ValueError):
+    """A result file (JSON) exists but cannot be parsed; the message names the file."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shareable_mode() -> int:
+    """The mode a plain ``open()`` would give a new file: 0666 minus the umask."""
+    return 0o666 & ~_umask()
 
 
 @contextmanager
@@ -34,6 +57,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, shareable_mode())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -57,7 +82,14 @@ def write_json(path: str | os.PathLike[str], payload: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Parse a JSON file; a damaged one is a :class:`CorruptResultError` that names it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptResultError(
+            f"{path} is not valid JSON ({exc}); it is damaged or truncated. Delete it and rerun the workflow "
+            "to rebuild it."
+        ) from exc
 
 
 def _json_default(value: Any) -> Any:
@@ -70,19 +102,57 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def content_checksum(value: Any) -> str:
+    """SHA-256 over a checkpoint body: keys, types, tensor dtypes, shapes and bytes.
+
+    Computed on the objects rather than the file, so it survives torch's container format
+    and is checked after ``torch.load`` without a second read of the file.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{tensor.dtype}{tuple(value.shape)}".encode())
+        if tensor.numel():
+            digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            digest.update(f"K{key!r}".encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{type(value).__name__}{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"V{type(value).__name__}:{value!r}".encode())
+
+
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Save a checkpoint dict (tensors, numbers, strings, lists, dicts) atomically.
+    """Save a checkpoint dict (tensors, numbers, strings, lists, dicts) atomically, with its checksum.
 
     Only plain containers and tensors are stored so that :func:`load_checkpoint` can use
     ``torch.load(weights_only=True)`` and never unpickle arbitrary code.
     """
     body = {"format": CHECKPOINT_FORMAT, **payload}
+    body[CHECKSUM_KEY] = content_checksum(body)
     return write_atomic(path, lambda tmp: torch.save(body, tmp))
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`, with a clear error when it is damaged."""
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu", remedy: str | None = None
+) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` and verify its checksum.
+
+    Any damage is a :class:`CorruptCheckpointError` naming the file and the fix: ``remedy``
+    (e.g. "delete data/digits/manifest.json and rerun") or, by default, deleting the file.
+    """
     path = Path(path)
+    fix = remedy or f"Delete {path} and rerun the workflow to rebuild it."
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist; run the rule that produces it first")
     try:
@@ -91,11 +161,18 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         # torch's own message suggests weights_only=False; we never do that, so keep only its first line.
         reason = (str(exc).strip().splitlines() or [""])[0][:160]
         raise CorruptCheckpointError(
-            f"checkpoint {path} is corrupt or was not written by unlearnbench ({type(exc).__name__}: {reason}). "
-            "Delete it and rerun the workflow to rebuild it."
+            f"checkpoint {path} is corrupt or was not written by unlearnbench ({type(exc).__name__}: {reason}). {fix}"
         ) from exc
     if not isinstance(body, dict) or body.get("format") != CHECKPOINT_FORMAT:
+        found = body.get("format") if isinstance(body, dict) else type(body).__name__
         raise CorruptCheckpointError(
-            f"checkpoint {path} is not an {CHECKPOINT_FORMAT} file. Delete it and rerun the workflow to rebuild it."
+            f"checkpoint {path} is not an {CHECKPOINT_FORMAT} file (found {found!r}; older files carry no "
+            f"checksum). {fix}"
+        )
+    recorded = body.pop(CHECKSUM_KEY, None)
+    if recorded != content_checksum(body):
+        raise CorruptCheckpointError(
+            f"checkpoint {path} fails its checksum: its content changed after it was written "
+            f"(damaged on disk or edited). {fix}"
         )
     return body

@@ -7,8 +7,10 @@ classifiers must follow exactly the same recipe, and the Newton-type methods nee
 
 from __future__ import annotations
 
+import contextvars
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,9 +22,24 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from unlearnbench.io import CorruptCheckpointError, load_checkpoint, save_checkpoint
+from unlearnbench.provenance import config_hash
 from unlearnbench.timing import Stopwatch
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
+
+#: Settings hash of the job that is training (set by the CLI for a pretraining job): part of every
+#: resume recipe, so a resume file never survives a change of any setting the job reads.
+_JOB_SETTINGS: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_settings", default=None)
+
+
+@contextmanager
+def job_settings(settings_hash: str) -> Iterator[None]:
+    """Within this block, every :func:`fit` keys its resume file on ``settings_hash`` too."""
+    token = _JOB_SETTINGS.set(settings_hash)
+    try:
+        yield
+    finally:
+        _JOB_SETTINGS.reset(token)
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -96,6 +113,7 @@ def fit(
     resume_every: int = 1,
     description: str = "training",
     drop_last: bool = False,
+    recipe: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` in place with minibatch ``optimizer`` steps and return timing and losses.
 
@@ -103,6 +121,11 @@ def fit(
     up from there when restarted, so a killed pretraining job does not start over. The
     file is removed once training finishes. ``drop_last`` is off by default: no training
     sample is ever silently left out (a final short batch is kept).
+
+    A resume file records the hash of its recipe (:func:`recipe_hash`: epochs, batch size,
+    optimiser, seed, data size, loss, architecture, ``recipe`` (any further settings the
+    caller names) and the settings hash of the job, see :func:`job_settings`); a file from another recipe (say, a run killed at ``epochs: 1500`` and
+    restarted with ``epochs: 100``) is ignored with a log line, never resumed.
     """
     if epochs < 0 or batch_size <= 0:
         raise ValueError(f"epochs must be >= 0 and batch_size > 0 (got {epochs}, {batch_size})")
@@ -111,10 +134,14 @@ def fit(
     opt = optimizer.build(model.parameters())
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, drop_last=drop_last)
     start_epoch, history, elapsed = 0, [], 0.0
+    identity = recipe_hash(
+        model, loss_fn, dataset, epochs=epochs, batch_size=batch_size, optimizer=optimizer, seed=seed,
+        drop_last=drop_last, extra=recipe,
+    )
     if resume_path is not None and resume_path.exists():
-        start_epoch, history, elapsed = _restore(resume_path, model, opt, generator)
+        start_epoch, history, elapsed = _restore(resume_path, model, opt, generator, identity)
     watch = Stopwatch(device)
-    last_loss = float("nan")
+    last_loss = history[-1] if history else float("nan")
     with watch:
         for epoch in tqdm(range(start_epoch, epochs), desc=description, initial=start_epoch, total=epochs, disable=None):
             model.train()
@@ -133,7 +160,9 @@ def fit(
             for callback in callbacks:
                 callback.on_epoch_end(epoch, model, loader)
             if resume_path is not None and (epoch + 1) % resume_every == 0 and epoch + 1 < epochs:
-                _save_resume(resume_path, model, opt, generator, epoch + 1, history, elapsed + watch.elapsed())
+                _save_resume(
+                    resume_path, model, opt, generator, epoch + 1, history, elapsed + watch.elapsed(), identity
+                )
         model.eval()
         for callback in callbacks:
             callback.on_train_end(model, loader)
@@ -142,10 +171,40 @@ def fit(
     return FitResult(seconds=elapsed + watch.seconds, epochs=epochs, final_loss=last_loss, history=history)
 
 
+def recipe_hash(
+    model: nn.Module,
+    loss_fn: LossFn,
+    dataset: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    optimizer: OptimizerSpec,
+    seed: int,
+    drop_last: bool,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """What a resume state must share with the current call to be continued from."""
+    loss_name = getattr(loss_fn, "__qualname__", type(loss_fn).__qualname__)
+    return config_hash({
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "optimizer": vars(optimizer),
+        "seed": int(seed),
+        "drop_last": bool(drop_last),
+        "n_samples": len(dataset),  # type: ignore[arg-type]
+        "loss": f"{getattr(loss_fn, '__module__', '')}.{loss_name}",
+        "model": type(model).__qualname__,
+        "parameters": {name: list(p.shape) for name, p in model.state_dict().items()},
+        "extra": dict(extra or {}),
+        "job_settings": _JOB_SETTINGS.get(),
+    })
+
+
 def _save_resume(path: Path, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
-                 epoch: int, history: list[float], elapsed: float) -> None:
+                 epoch: int, history: list[float], elapsed: float, identity: str) -> None:
     save_checkpoint(path, {
         "role": "resume-state",
+        "recipe_hash": identity,
         "epoch": epoch,
         "history": history,
         "elapsed": elapsed,
@@ -156,9 +215,16 @@ def _save_resume(path: Path, model: nn.Module, opt: torch.optim.Optimizer, gen: 
     })
 
 
-def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator) -> tuple[int, list[float], float]:
+def _restore(
+    path: Path, model: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator, identity: str
+) -> tuple[int, list[float], float]:
     try:
         state = load_checkpoint(path)
+        if state.get("recipe_hash") != identity:
+            print(f"ignoring resume state {path}: it was written by another recipe "
+                  f"(recipe hash {str(state.get('recipe_hash'))[:12]}, now {identity[:12]}); starting over")
+            path.unlink(missing_ok=True)
+            return 0, [], 0.0
         model.load_state_dict(state["model_state"])
         opt.load_state_dict(state["optimizer_state"])
     except (CorruptCheckpointError, KeyError, RuntimeError) as exc:

@@ -1,20 +1,21 @@
 # Shared definitions: config validation, paths, and the run lists the artifacts ask for.
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # use this checkout's library
 
+from functools import lru_cache
+
 from snakemake.exceptions import WorkflowError
 
+from unlearnbench import jobconfig
 from unlearnbench.artifacts import all_artifacts, get_artifact
 from unlearnbench.config import ConfigError, validate_config
 from unlearnbench.data import dataset_base
 from unlearnbench.experiments import get_kind
-from unlearnbench.io import write_json
 
 try:
-    validate_config(config)
+    validate_config(config)  # spelling (schema) and meaning (classes, seeds, names, datasets, artifacts)
 except ConfigError as error:
     raise WorkflowError(str(error))
 
@@ -24,12 +25,37 @@ FIGURES = f"figures/{PROFILE}"
 DATA = config.get("data_root", "data")
 EXPERIMENTS = config["experiments"]
 GPUS_PER_JOB = 0 if config.get("device", "auto") == "cpu" else 1
+# Cluster requests of the heavy rules (pretrain, run*), following the SLURM executor plugin:
+# gpu=N becomes `sbatch --gpus=N`; mem_mb and runtime (minutes) by the profile's scale, so a
+# CPU profile fits a small cluster without overrides. Local runs ignore them unless limited.
+HEAVY = {"mem_mb": 4000, "runtime": 60} if GPUS_PER_JOB == 0 else {"mem_mb": 32000, "runtime": 240}
 
-# The verbs read the validated config from this file; it is rewritten only when it changes.
-CONFIG_JSON = f"{RESULTS}/config.json"
-_config_text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-if not Path(CONFIG_JSON).exists() or Path(CONFIG_JSON).read_text() != _config_text:
-    write_json(CONFIG_JSON, config)
+# Nothing is written while the DAG is parsed. Each job reads a *job config*: the settings it
+# depends on and nothing else, in a file named after its content hash and written by the rule
+# `job_config` (unlearnbench.jobconfig). A running job's file never changes; a changed setting
+# is a new input file, which reruns exactly the jobs that read it. Data job configs live in the
+# data folder, which profiles share.
+JOBS = f"{RESULTS}/jobs"
+DATA_JOBS = f"{DATA}/.jobs"
+
+
+@lru_cache(maxsize=None)
+def job_document(scope):
+    body = jobconfig.build(config, scope)
+    expects = {}
+    if scope.startswith("run/"):
+        _, experiment, method = scope.split("/", 2)
+        for ref in kind_of(experiment).pretrained(EXPERIMENTS[experiment], method, 0):
+            pretrain = jobconfig.build(config, f"pretrain/{experiment}/{ref.role}")
+            expects[ref.role] = jobconfig.settings_hash(pretrain)
+    return jobconfig.wrap(scope, body, expects)
+
+
+def job_file(scope):
+    folder = DATA_JOBS if scope.startswith("data/") else JOBS
+    name = scope.removeprefix("data/") if scope.startswith("data/") else scope
+    return f"{folder}/{name}.{jobconfig.file_hash(job_document(scope))}.json"
+
 
 ARTIFACTS = [a for a in all_artifacts() if a.runs(config)]
 ARTIFACT_NAMES = [a.name for a in ARTIFACTS]
@@ -38,11 +64,6 @@ ARTIFACT_NAMES = [a.name for a in ARTIFACTS]
 wildcard_constraints:
     seed=r"\d+",
     artifact="|".join(ARTIFACT_NAMES) or "none",
-
-
-def settings_json(experiment):
-    """An experiment's settings as a param: editing them reruns exactly its jobs."""
-    return json.dumps(EXPERIMENTS[experiment], sort_keys=True)
 
 
 def kind_of(experiment):
@@ -67,6 +88,10 @@ def run_inputs(wildcards):
     return models + data_manifests(wildcards.experiment)
 
 
+def run_job(wildcards):
+    return job_file(f"run/{wildcards.experiment}/{wildcards.method}")
+
+
 def artifact_run_files(name):
     return [f"{RESULTS}/{spec.relative_path()}" for spec in get_artifact(name).runs(config)]
 
@@ -89,3 +114,14 @@ def caption_note(name):
 def all_targets():
     targets = [path for name in ARTIFACT_NAMES for path in artifact_outputs(name)]
     return targets + [f"{RESULTS}/comparison.csv", f"{RESULTS}/comparison.md"]
+
+
+def write_job_config(scope, digest, path, log_path):
+    """Write the job config of ``scope``; refuse if the settings no longer hash to ``digest``."""
+    from unlearnbench.io import write_text
+
+    document = job_document(scope)
+    if jobconfig.file_hash(document) != digest:
+        raise WorkflowError(f"the settings of {scope} changed since {path} was scheduled; rerun the workflow")
+    write_text(path, jobconfig.file_text(document))
+    write_text(log_path, f"wrote {path}\n")

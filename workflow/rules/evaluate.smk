@@ -14,7 +14,8 @@ def figure_extra_inputs(wildcards):
 
 rule table:
     input:
-        lambda w: artifact_run_files(w.artifact),
+        job=lambda w: job_file(f"table/{w.artifact}"),
+        runs=lambda w: artifact_run_files(w.artifact),
     output:
         csv=report(
             f"{RESULTS}/tables/{{artifact}}.csv",
@@ -28,12 +29,13 @@ rule table:
     log:
         f"logs/{PROFILE}/table/{{artifact}}.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} aggregate --artifact {wildcards.artifact} "
-        "--csv {output.csv} --md {output.md} {input} 2>&1 | tee {log}"
+        "unlearnbench --config {input.job} aggregate --artifact {wildcards.artifact} "
+        "--csv {output.csv} --md {output.md} {input.runs} 2>&1 | tee {log}"
 
 
 rule figure:
     input:
+        job=lambda w: job_file(f"table/{w.artifact}"),
         table=f"{RESULTS}/tables/{{artifact}}.csv",
         extra=figure_extra_inputs,
     output:
@@ -49,5 +51,5 @@ rule figure:
     log:
         f"logs/{PROFILE}/figure/{{artifact}}.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} draw --artifact {wildcards.artifact} "
+        "unlearnbench --config {input.job} draw --artifact {wildcards.artifact} "
         "--table {input.table} {output.pdf} {output.png} 2>&1 | tee {log}"

@@ -1,18 +1,20 @@
 # Pretrained models of each experiment: the "original" model per seed and evaluation classifiers.
+# The job config holds the pretraining settings only: editing a method never retrains.
 
 
 rule pretrain:
     input:
-        lambda w: data_manifests(w.experiment),
+        job=lambda w: job_file(f"pretrain/{w.experiment}/{w.role}"),
+        data=lambda w: data_manifests(w.experiment),
     output:
         f"{RESULTS}/models/{{experiment}}/{{role}}-seed{{seed}}.pt",
-    params:
-        settings=lambda w: settings_json(w.experiment),
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/pretrain/{{experiment}}/{{role}}-seed{{seed}}.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} pretrain --experiment {wildcards.experiment} "
+        "unlearnbench --config {input.job} pretrain --experiment {wildcards.experiment} "
         "--role {wildcards.role} --seed {wildcards.seed} --output {output} 2>&1 | tee {log}"

@@ -21,6 +21,7 @@ class _VerdictCounts:
 
 rule compare:
     input:
+        job=job_file("compare"),
         published=config.get("published", "config/published.yaml"),
         claims=str(Path(workflow.basedir) / "config" / "claims.yaml"),
         tables=[f"{RESULTS}/tables/{name}.csv" for name in ARTIFACT_NAMES],
@@ -33,6 +34,6 @@ rule compare:
     log:
         f"logs/{PROFILE}/compare.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} compare --published {input.published} "
+        "unlearnbench --config {input.job} compare --published {input.published} "
         "--csv {output.csv} --md {output.md} --claims {input.claims} --claims-csv {output.claims} "
         "{input.tables} 2>&1 | tee {log}"

@@ -6,58 +6,61 @@
 
 rule run_generative:
     input:
-        run_inputs,
+        job=run_job,
+        models=run_inputs,
     output:
         json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
         samples=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.samples.npz",
     wildcard_constraints:
         experiment=experiments_where(lambda b: b["kind"] == "generative-unlearning"),
-    params:
-        settings=lambda w: settings_json(w.experiment),
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} run --experiment {wildcards.experiment} "
+        "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
 
 
 rule run_reid:
     input:
-        run_inputs,
+        job=run_job,
+        models=run_inputs,
     output:
         json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
         actmaps=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.actmaps.npz",
     wildcard_constraints:
         experiment=experiments_where(lambda b: b["kind"] == "reid-removal"),
-    params:
-        settings=lambda w: settings_json(w.experiment),
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} run --experiment {wildcards.experiment} "
+        "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
 
 
 rule run:
     input:
-        run_inputs,
+        job=run_job,
+        models=run_inputs,
     output:
         f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
     wildcard_constraints:
         experiment=experiments_where(lambda b: b["kind"] not in ("generative-unlearning", "reid-removal")),
-    params:
-        settings=lambda w: settings_json(w.experiment),
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
+        mem_mb=HEAVY["mem_mb"],
+        runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
-        "unlearnbench --config {CONFIG_JSON} run --experiment {wildcards.experiment} "
+        "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output} 2>&1 | tee {log}"

@@ -24,6 +24,8 @@ STAND_IN = True  # always: it stands in for MNIST
 SETTINGS: frozenset[str] = frozenset()
 REQUIRED: frozenset[str] = frozenset()
 FINGERPRINT: tuple[str, ...] = ()
+#: The labels every preparation yields, known before preparing (for validating `classes`).
+LABELS: tuple[int, ...] = tuple(range(10))
 TEST_FRACTION = 0.2
 PIXEL_MAX = 16.0  # the UCI digits are counts of set pixels in 4x4 blocks: 0..16
 UCI_URL = "https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handwritten+digits"

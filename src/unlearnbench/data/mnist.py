@@ -34,6 +34,8 @@ KIND = "mnist"
 SETTINGS = frozenset({"mirror", "urls", "download", "timeout"})
 REQUIRED: frozenset[str] = frozenset()
 FINGERPRINT: tuple[str, ...] = ()  # the md5s pin the content; where the files came from does not matter
+#: The labels every preparation yields, known before preparing (for validating `classes`).
+LABELS: tuple[int, ...] = tuple(range(10))
 
 MNIST_MD5: dict[str, str] = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",

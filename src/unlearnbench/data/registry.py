@@ -143,6 +143,19 @@ def dataset_base(name: str, datasets_config: Mapping[str, Any] | None = None) ->
     return resolve_dataset(name, datasets_config).base
 
 
+def known_labels(name: str, datasets_config: Mapping[str, Any] | None = None) -> list[int | str] | None:
+    """The labels ``name`` will have once prepared, when that is known beforehand (else ``None``).
+
+    A class subset knows its classes; a kind module may declare ``LABELS`` (digits, MNIST).
+    Raises ``KeyError`` for an unknown name, so validation can name it before anything runs.
+    """
+    ref = resolve_dataset(name, datasets_config)
+    if ref.classes is not None:
+        return list(ref.classes)
+    labels = getattr(_kind_module(ref.kind), "LABELS", None)
+    return None if labels is None else list(labels)
+
+
 def is_stand_in(name: str, datasets_config: Mapping[str, Any] | None = None) -> bool:
     """Whether ``name`` is stand-in data, known without preparing it (for captions and listings).
 
@@ -404,16 +417,12 @@ def load_dataset(
     hint = (
         f"Run `unlearnbench prepare-data` for dataset {name!r} (or unlearnbench.data.prepare_dataset) first."
     )
-    if not manifest_path.exists() or not prepared_path.exists():
-        missing = manifest_path if not manifest_path.exists() else prepared_path
-        raise DatasetNotPreparedError(f"dataset {name!r} is not prepared: {missing} does not exist. {hint}")
+    if not manifest_path.exists():
+        raise DatasetNotPreparedError(f"dataset {name!r} is not prepared: {manifest_path} does not exist. {hint}")
+    if not prepared_path.exists():
+        raise DatasetNotPreparedError(f"{prepared_path} does not exist. {rebuild_hint(folder)}")
+    body = _verified_prepared(name, ref, folder)
     manifest = read_json(manifest_path)
-    if manifest.get("kind") != ref.kind:
-        raise DatasetNotPreparedError(
-            f"{manifest_path} describes a dataset of kind {manifest.get('kind')!r}, but {name!r} is now of kind "
-            f"{ref.kind!r}. {hint}"
-        )
-    body = load_checkpoint(prepared_path)
     label_values: list[int | str] = list(body["classes"])
     requested = merge_class_requests(ref.classes, classes, dataset=name)
 
@@ -442,6 +451,50 @@ def load_dataset(
         stand_in=bool(manifest.get("stand_in", False)),
         description=_describe(manifest, kept, subset=requested is not None),
     )
+
+
+def rebuild_hint(folder: Path) -> str:
+    """The fix that works: without its manifest the workflow prepares the dataset again (raw files are kept)."""
+    return (
+        f"Delete {folder / MANIFEST_NAME} and rerun the workflow (or `unlearnbench prepare-data`): the dataset is "
+        "prepared again from its raw files, which are kept."
+    )
+
+
+def _verified_prepared(name: str, ref: DatasetRef, folder: Path) -> dict[str, Any]:
+    """Load ``prepared.pt`` after checking it against its manifest and the current settings.
+
+    The manifest records the settings that produced the prepared file and its md5; the file
+    itself carries a content checksum. Any mismatch (a changed ``test_fraction``, bytes
+    overwritten on disk, a truncated file) stops the run with the file and the fix.
+    """
+    manifest_path, prepared_path = folder / MANIFEST_NAME, folder / PREPARED_NAME
+    fix = rebuild_hint(folder)
+    try:
+        manifest = read_json(manifest_path)
+    except ValueError as exc:
+        raise DatasetNotPreparedError(f"{exc} {fix}") from exc
+    if not isinstance(manifest, Mapping) or manifest.get("format") != MANIFEST_FORMAT:
+        raise DatasetNotPreparedError(f"{manifest_path} is not an {MANIFEST_FORMAT} manifest. {fix}")
+    if manifest.get("kind") != ref.kind:
+        raise DatasetNotPreparedError(
+            f"{manifest_path} describes a dataset of kind {manifest.get('kind')!r}, but {name!r} is now of kind "
+            f"{ref.kind!r}. {fix}"
+        )
+    module = _kind_module(ref.kind)
+    fingerprint = _normalise({key: ref.settings.get(key) for key in module.FINGERPRINT})
+    if manifest.get("settings") != fingerprint:
+        raise DatasetNotPreparedError(
+            f"{folder} was prepared with the settings {manifest.get('settings')}, but the config now says "
+            f"{fingerprint} for dataset {name!r}. {fix}"
+        )
+    recorded = (manifest.get("prepared") or {}).get("md5")
+    if recorded is None or md5sum(prepared_path) != recorded:
+        raise DatasetNotPreparedError(
+            f"{prepared_path} does not match the md5 its manifest records ({recorded}): it was damaged or "
+            f"replaced after preparation. {fix}"
+        )
+    return load_checkpoint(prepared_path, remedy=fix)
 
 
 def _unit_float(images: torch.Tensor) -> torch.Tensor:

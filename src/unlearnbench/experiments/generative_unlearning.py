@@ -72,6 +72,17 @@ def pretrained(settings: Mapping[str, Any], method: str, seed: int) -> list[Mode
     return refs
 
 
+#: What pretraining each model role reads of the experiment block; a run reads everything.
+PRETRAIN_KEYS = {"original": ("kind", "dataset", "classes", "vae"), "classifier": ("kind", "dataset", "classes", "classifier")}
+
+
+def pretrain_settings(settings: Mapping[str, Any], role: str) -> dict[str, Any]:
+    """The settings pretraining ``role`` depends on, so that editing a method or the
+    evaluation never retrains the VAE or the classifier (the workflow keys its cache on this)."""
+    keys = PRETRAIN_KEYS.get(role, tuple(settings))
+    return {key: settings[key] for key in keys if key in settings}
+
+
 def load_data(ctx: RunContext) -> DatasetSplits:
     s = ctx.settings
     return load_dataset(s["dataset"], ctx.config.get("datasets"), ctx.data_root, classes=s.get("classes"))

@@ -8,6 +8,7 @@ same method can be used from a notebook, a test or the Snakemake workflow.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,6 +52,7 @@ class UnlearningRequest:
             )
 
 
+
 @dataclass
 class UnlearningOutcome:
     """The unlearned model, the wall-clock seconds the method took, and its diagnostics."""
@@ -83,9 +85,23 @@ def get_method(name: str) -> UnlearningMethod:
     from unlearnbench import unlearning  # noqa: F401  (imports every method module)
 
     try:
-        return _REGISTRY[name]
+        method = _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown unlearning method {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+    def checked(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
+        check_retain_left(request)
+        return method(model, request)
+
+    return functools.update_wrapper(checked, method)
+
+
+def check_retain_left(request: UnlearningRequest) -> None:
+    """Every method refuses, the same way and before it starts, to forget the whole training set."""
+    if len(request.forget) >= request.n_train:
+        raise InvalidForgetSetError(
+            f"the forget set is the whole training set ({request.n_train} samples): nothing would remain to retain"
+        )
 
 
 def available_methods() -> list[str]:
