@@ -37,6 +37,8 @@ def test_batched_equals_brute_force(discrete: bool, base_dims: int) -> None:
     u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(base_dims))
     expected = _reference(base, cands, u)
     for strategy in knn.STRATEGIES:
+        if strategy == "sort" and base_dims > 0:
+            continue  # sorting answers one dimension only
         # a tiny block budget forces every chunking loop to run many times
         got = knn.candidate_nearest_neighbours(base, cands, u, strategy=strategy, max_elements=2 * n)
         assert torch.equal(got, expected), strategy

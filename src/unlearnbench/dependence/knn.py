@@ -35,8 +35,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
 import torch
+
+from unlearnbench.dependence import groups as groups_module
+from unlearnbench.dependence.groups import (
+    MAX_PATTERNS,
+    BaseGroups,
+    column_codes,
+    grouped_neighbours,
+    looks_discrete,
+    separated,
+)
+from unlearnbench.dependence.kdtree import kdtree_neighbours
 
 Tensor = torch.Tensor
 
@@ -50,7 +63,11 @@ CPU_WORK_BLOCK = 1 << 20
 CPU_SWEEP_BLOCK = 1 << 18
 # Each widening pass multiplies the shortlist by this before the dense repair takes over.
 WIDEN = 4
-STRATEGIES = ("auto", "dense")
+STRATEGIES = ("auto", "dense", "sort", "kdtree", "groups", "pruned")
+# The k-d tree path: at most this many dimensions (base + candidate) and at least this many rows;
+# below, the batched brute force (shared base distances) is faster.
+KD_MAX_DIMS = 8
+KD_MIN_ROWS = 2000
 
 
 def squared_distances(queries: Tensor, points: Tensor) -> Tensor:
@@ -121,12 +138,89 @@ def candidate_nearest_neighbours(
         return torch.empty(0, n, dtype=torch.long, device=base.device)
     if strategy == "dense" or n <= 2:
         return _dense(base, candidates, u, max_elements)
-    if base.shape[1] == 0:
-        out, uncertified = _sorted_1d(candidates)
-    else:
-        out, uncertified = _pruned(base, candidates, u, max_elements)
-    _repair(base, candidates, u, out, uncertified, max_elements)  # ties and stubborn rows, exactly
+    out = torch.empty(c, n, dtype=torch.long, device=base.device)
+    bad = torch.zeros(c, n, dtype=torch.bool, device=base.device)
+    for path, (cols, extra) in choose_paths(base, candidates, strategy).items():
+        index = torch.as_tensor(cols, dtype=torch.long, device=base.device)
+        part_out, part_bad = _run_path(path, base, candidates[:, index], u, max_elements, extra)
+        out[index], bad[index] = part_out, part_bad
+    _repair(base, candidates, u, out, bad, max_elements)  # ties and stubborn rows, exactly
     return out
+
+
+def choose_paths(base: Tensor, candidates: Tensor, strategy: str = "auto") -> dict[str, tuple[list[int], Any]]:
+    """Which path answers which candidate column: ``{path: (columns, path data)}``.
+
+    ``"auto"`` picks by the shape of the data, per candidate: ``groups`` when the base and the
+    candidate are discrete (few distinct row patterns: ties are grouped, not expanded);
+    otherwise ``sort`` without base columns; ``kdtree`` on a CPU in at most
+    :data:`KD_MAX_DIMS` dimensions with at least :data:`KD_MIN_ROWS` rows; else ``pruned``
+    (batched brute force with exact shortlists: high dimension, small ``n``, or a GPU).
+    A named strategy forces its path for every candidate (``sort`` needs an empty base).
+    """
+    n, s = base.shape
+    c = candidates.shape[1]
+    if strategy == "sort" and s > 0:
+        raise ValueError(f"strategy 'sort' needs no base columns, got {s}")
+    if strategy in ("sort", "kdtree", "pruned"):
+        return {strategy: (list(range(c)), None)}
+    base_np = base.detach().cpu().numpy() if strategy == "groups" or _all_discrete(base) else None
+    cands_np = candidates.detach().cpu().numpy() if base_np is not None else None
+    groups = None if base_np is None else BaseGroups(base_np)
+    plan: dict[str, tuple[list[int], Any]] = {}
+    fallback = "sort" if s == 0 else ("kdtree" if _kdtree_fits(base) else "pruned")
+    for j in range(c):
+        path, extra = fallback, None
+        if groups is not None and cands_np is not None and (strategy == "groups" or groups.separated):
+            column = cands_np[:, j]
+            if strategy == "groups" or looks_discrete(column):
+                values, codes = column_codes(column)
+                worth = groups.count * values.size <= min(MAX_PATTERNS, n // 2) and separated(values)
+                if strategy == "groups" or worth:
+                    path, extra = "groups", (groups, values, codes)
+        if strategy == "groups" and path != "groups":
+            raise ValueError("strategy 'groups' could not group this data")
+        cols, extras = plan.setdefault(path, ([], []))
+        cols.append(j)
+        extras.append(extra)
+    return plan
+
+
+def _all_discrete(base: Tensor) -> bool:
+    cpu = base[: groups_module.SAMPLE_ROWS].detach().cpu().numpy()
+    return all(looks_discrete(cpu[:, k]) for k in range(base.shape[1]))
+
+
+def _kdtree_fits(base: Tensor) -> bool:
+    n, s = base.shape
+    return base.device.type == "cpu" and s + 1 <= KD_MAX_DIMS and n >= KD_MIN_ROWS
+
+
+def _run_path(
+    path: str, base: Tensor, candidates: Tensor, u: Tensor, max_elements: int, extra: Any
+) -> tuple[Tensor, Tensor]:
+    """Answers ``(c, n)`` and rows left to repair ``(c, n)`` of one path for its candidates."""
+    if path == "sort":
+        return _sorted_1d(candidates)
+    if path == "pruned":
+        if base.shape[1] == 0:
+            return _sorted_1d(candidates)
+        return _pruned(base, candidates, u, max_elements)
+    n, c = candidates.shape
+    out = np.empty((c, n), dtype=np.int64)
+    bad = np.empty((c, n), dtype=bool)
+    if path == "kdtree":
+        base_np = base.detach().cpu().numpy()
+        cands_np = candidates.detach().cpu().numpy()
+        for j in range(c):
+            out[j], bad[j] = kdtree_neighbours(base_np, cands_np[:, j])
+    elif path == "groups":
+        u_np = u.detach().cpu().numpy()
+        for j, (groups, values, codes) in enumerate(extra):
+            out[j], bad[j] = grouped_neighbours(groups, values, codes, u_np)
+    else:
+        raise ValueError(f"unknown path {path!r}")
+    return torch.from_numpy(out).to(base.device), torch.from_numpy(bad).to(base.device)
 
 
 # --------------------------------------------------------------------------- strategies
