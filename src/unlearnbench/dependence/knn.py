@@ -68,6 +68,8 @@ STRATEGIES = ("auto", "dense", "sort", "kdtree", "groups", "pruned")
 # below, the batched brute force (shared base distances) is faster.
 KD_MAX_DIMS = 8
 KD_MIN_ROWS = 2000
+# From this many rows on, the k-d tree is used in any dimension (the brute force's n^2 is worse).
+KD_ALWAYS_ROWS = 50_000
 
 
 def squared_distances(queries: Tensor, points: Tensor) -> Tensor:
@@ -193,7 +195,9 @@ def _all_discrete(base: Tensor) -> bool:
 
 def _kdtree_fits(base: Tensor) -> bool:
     n, s = base.shape
-    return base.device.type == "cpu" and s + 1 <= KD_MAX_DIMS and n >= KD_MIN_ROWS
+    if base.device.type != "cpu" or n < KD_MIN_ROWS:
+        return False
+    return s + 1 <= KD_MAX_DIMS or n >= KD_ALWAYS_ROWS  # brute force is O(n^2): hopeless on large n
 
 
 def _run_path(
