@@ -121,7 +121,9 @@ def timed_ours(case: str, strategy: str, device: str, threads: int, timeout: flo
     for line in done.stdout.splitlines():
         if line.startswith("{"):
             return json.loads(line)
-    return {"skipped": f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"}
+    return {
+        "skipped": f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+    }
 
 
 def timed_r(case: str, foci_src: Path | None, timeout: float, workdir: Path) -> dict:
@@ -138,7 +140,9 @@ def timed_r(case: str, foci_src: Path | None, timeout: float, workdir: Path) -> 
     script.write_text(R_SCRIPT)
     cmd = ["Rscript", str(script), str(foci_src), str(data), str(X.shape[0]), str(X.shape[1])]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(1), check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(1), check=False
+        )
     except subprocess.TimeoutExpired:
         return {"skipped": f"stopped after {timeout:.0f} s (--r-timeout)"}
     finally:
@@ -166,13 +170,19 @@ def _same(a: dict, b: dict, tied: bool) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--foci-src", type=Path, default=None, help="unpacked FOCI 0.1.3 sources (DESCRIPTION, R/)")
+    parser.add_argument(
+        "--foci-src", type=Path, default=None, help="unpacked FOCI 0.1.3 sources (DESCRIPTION, R/)"
+    )
     parser.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated (default {DEFAULT_CASES})")
-    parser.add_argument("--r-timeout", type=float, default=1800.0, help="seconds per case for R (default 1800)")
+    parser.add_argument(
+        "--r-timeout", type=float, default=1800.0, help="seconds per case for R (default 1800)"
+    )
     parser.add_argument("--brute-timeout", type=float, default=600.0, help="seconds per case, brute force")
     parser.add_argument("--ours-timeout", type=float, default=1800.0, help="seconds per case, ours")
     parser.add_argument("--no-brute", action="store_true", help="skip the brute-force column")
-    parser.add_argument("--threads", type=int, default=1, help="threads for torch/BLAS (default 1; 0: library default)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads for torch/BLAS (default 1; 0: library default)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
@@ -197,17 +207,27 @@ def main(argv: list[str] | None = None) -> None:
                 else timed_ours(case, "pruned", args.device, args.threads, args.brute_timeout)
             )
             ref = timed_r(case, args.foci_src, args.r_timeout, Path(tmp))
-            ratio = f"{ref['seconds'] / ours['seconds']:.1f}x" if "seconds" in ref and "seconds" in ours else "-"
-            bratio = (
-                f"{brute['seconds'] / ours['seconds']:.1f}x" if "seconds" in brute and "seconds" in ours else "-"
+            ratio = (
+                f"{ref['seconds'] / ours['seconds']:.1f}x" if "seconds" in ref and "seconds" in ours else "-"
             )
-            notes = "; ".join(f"{k}: {r['skipped']}" for k, r in (("ours", ours), ("brute", brute), ("R", ref)) if "skipped" in r)
+            bratio = (
+                f"{brute['seconds'] / ours['seconds']:.1f}x"
+                if "seconds" in brute and "seconds" in ours
+                else "-"
+            )
+            notes = "; ".join(
+                f"{k}: {r['skipped']}"
+                for k, r in (("ours", ours), ("brute", brute), ("R", ref))
+                if "skipped" in r
+            )
             print(
                 f"{case:>14} {X.shape[0]:>7} {X.shape[1]:>5} {_cell(ref):>9} {_cell(ours):>8} {ratio:>7} "
                 f"{_cell(brute):>8} {bratio:>10}  {_same(ours, ref, tied):>7}  {_same(ours, brute, False):>11}  {notes}",
                 flush=True,
             )
-            rows.append({"case": case, "n": X.shape[0], "p": X.shape[1], "ours": ours, "brute": brute, "r": ref})
+            rows.append(
+                {"case": case, "n": X.shape[0], "p": X.shape[1], "ours": ours, "brute": brute, "r": ref}
+            )
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -182,8 +182,15 @@ def test_tie_breaking_distribution_is_unchanged_over_many_seeds() -> None:
     pts = torch.cat([pts, torch.zeros(10, 1)], dim=1)  # base column: one group everywhere
     base, cand = pts[:, 1:], pts[:, :1]
     ties = {
-        0: [2, 4, 6], 2: [0, 4, 6], 4: [0, 2, 6], 6: [0, 2, 4],
-        1: [5, 8], 5: [1, 8], 8: [1, 5], 3: [7], 7: [3],
+        0: [2, 4, 6],
+        2: [0, 4, 6],
+        4: [0, 2, 6],
+        6: [0, 2, 4],
+        1: [5, 8],
+        5: [1, 8],
+        8: [1, 5],
+        3: [7],
+        7: [3],
         9: [1, 3, 5, 7, 8],  # 1.5 is alone: 1.0 (rows 1, 5, 8) and 2.0 (rows 3, 7) are equally near
     }
     critical = {1: 10.83, 2: 13.82, 4: 18.47}  # chi-square 0.999 quantiles, df = size - 1

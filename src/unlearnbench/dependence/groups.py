@@ -186,7 +186,12 @@ def _pattern_distances(points: np.ndarray, own: np.ndarray, near: np.ndarray) ->
 
 
 def _pick(
-    row: int, nearest: np.ndarray, counts: np.ndarray, order: np.ndarray, start: np.ndarray, u: np.ndarray,
+    row: int,
+    nearest: np.ndarray,
+    counts: np.ndarray,
+    order: np.ndarray,
+    start: np.ndarray,
+    u: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """The ``floor(u * t)``-th row, in index order, of the ``t`` rows of the nearest patterns."""

@@ -26,7 +26,9 @@ MARGIN = 1e-9
 LEAF_SIZE = 16
 
 
-def kdtree_neighbours(base: np.ndarray, column: np.ndarray, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def kdtree_neighbours(
+    base: np.ndarray, column: np.ndarray, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest other row in ``[base, column]``; returns ``(n,)`` int64 answers and the rows to repair.
 
     ``base`` is ``(n, s)`` float64 (``s`` may be 0), ``column`` ``(n,)``. ``workers`` is passed
