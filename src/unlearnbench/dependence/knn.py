@@ -4,8 +4,19 @@ CODEC needs, for every row ``i``, the index of its Euclidean nearest neighbour a
 other rows, with ties (and duplicate points) broken uniformly at random. FOCI needs this
 for many spaces at once: one greedy step asks, for every remaining candidate column ``j``,
 for the nearest neighbours in the space of the selected columns plus column ``j``. This
-module answers that question for all candidates of a step in one call, in torch, so it runs
-on the device of the data (CPU or CUDA).
+module answers that question for all candidates of a step in one call.
+
+The path is chosen per candidate by the shape of the data (:func:`choose_paths`), every one
+exact and returning the same indices:
+
+* ``groups`` (:mod:`.groups`): discrete data, identical rows grouped, ties never expanded;
+* ``sort``: one dimension (no base column), one sort per candidate;
+* ``kdtree`` (:mod:`.kdtree`): scipy's ``cKDTree`` per candidate on a CPU, low dimension or
+  many rows, ``O(n log n)`` where a brute force costs ``O(n^2)``;
+* ``pruned``: the batched brute force below, in torch on the data's device (a GPU, few rows,
+  high dimension), with the shortcuts described next.
+
+Rows a path cannot certify (ties, near-ties) are resolved by one dense rule for all paths.
 
 Exactness: distances are never computed through ``|a|^2 + |b|^2 - 2ab`` (cancellation) but
 as sums of squared coordinate differences, accumulated column by column in a fixed order.
