@@ -155,8 +155,9 @@ def test_auto_chooses_the_path_by_the_shape_of_the_data() -> None:
     cont = torch.tensor(rng.normal(size=(big, 4)))
     binary = torch.tensor((rng.random(size=(big, 4)) < 0.3).astype(float))
     assert set(knn.choose_paths(cont[:, :0], cont)) == {"sort"}  # first step, continuous
-    assert set(knn.choose_paths(cont[:, :2], cont[:, 2:])) == {"kdtree"}  # low dimension, many rows
-    assert set(knn.choose_paths(cont[:small, :2], cont[:small, 2:])) == {"pruned"}  # few rows
+    assert set(knn.choose_paths(cont[:, :1], cont[:, 2:])) == {"kdtree"}  # two dimensions, many rows
+    assert set(knn.choose_paths(cont[:, :2], cont[:, 2:])) == {"pruned"}  # more: base tree + shortlists
+    assert set(knn.choose_paths(cont[:small, :1], cont[:small, 2:])) == {"pruned"}  # few rows
     assert set(knn.choose_paths(binary[:, :0], binary)) == {"groups"}  # ties: grouped
     assert set(knn.choose_paths(binary[:, :2], binary[:, 2:])) == {"groups"}
     mixed = torch.cat([binary[:, :1], cont[:, :1]], dim=1)  # one discrete, one continuous candidate
@@ -209,3 +210,18 @@ def test_tie_breaking_distribution_is_unchanged_over_many_seeds() -> None:
             expected = seeds / len(tied)
             chi2 = float(((counts[i][tied] - expected) ** 2 / expected).sum())
             assert chi2 < critical[len(tied) - 1], (i, counts[i][tied])
+
+
+@pytest.mark.parametrize("base_dims", [2, 3])
+def test_tree_shortlists_and_per_candidate_trees_equal_dense_on_many_rows(base_dims: int) -> None:
+    """From TREE_SHORTLIST_ROWS rows the brute force shortlists from a base k-d tree: still exact."""
+    rng = np.random.default_rng(50 + base_dims)
+    n = knn.TREE_SHORTLIST_ROWS + 100
+    pts = rng.normal(size=(n, base_dims + 3))
+    pts[:40] = np.round(pts[:40] * 2) / 2  # lattice points: exact ties in every space
+    pts[40:60] = pts[60:80]  # duplicates
+    base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
+    u = _u(n, base_dims)
+    dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u, strategy="pruned"), dense)
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)

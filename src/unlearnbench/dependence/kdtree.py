@@ -27,12 +27,13 @@ LEAF_SIZE = 16
 
 
 def kdtree_neighbours(
-    base: np.ndarray, column: np.ndarray, workers: int = 1
+    base: np.ndarray, column: np.ndarray, workers: int = 1, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest other row in ``[base, column]``; returns ``(n,)`` int64 answers and the rows to repair.
+    """Nearest other row in ``[base, column]``; returns ``(m,)`` int64 answers and the rows to repair.
 
-    ``base`` is ``(n, s)`` float64 (``s`` may be 0), ``column`` ``(n,)``. ``workers`` is passed
-    to ``cKDTree.query`` (1: one thread, as the suite's profiles run).
+    ``base`` is ``(n, s)`` float64 (``s`` may be 0), ``column`` ``(n,)``; ``rows`` (default all)
+    are the rows asked about, ``m`` of them. ``workers`` is passed to ``cKDTree.query`` (1: one
+    thread, as the suite's profiles run).
     """
     n, s = base.shape
     points = np.empty((n, s + 1), dtype=np.float64)
@@ -40,25 +41,28 @@ def kdtree_neighbours(
     points[:, s] = column
     k = min(3, n)
     tree = cKDTree(points, leafsize=LEAF_SIZE, balanced_tree=False, compact_nodes=False, copy_data=False)
-    tree_d, idx = tree.query(points, k=k, workers=workers)
-    exact = _exact_squared(points, idx)
-    rows = np.arange(n)
-    exact[idx == rows[:, None]] = np.inf  # the row itself (or, among duplicates, maybe not returned)
+    asked = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    tree_d, idx = tree.query(points[asked], k=k, workers=workers)
+    exact = _exact_squared(points, asked, idx)
+    at = np.arange(asked.size)
+    exact[idx == asked[:, None]] = np.inf  # the row itself (or, among duplicates, maybe not returned)
     pick = np.argmin(exact, axis=1)
-    best = exact[rows, pick]
-    exact[rows, pick] = np.inf
+    best = exact[at, pick]
+    exact[at, pick] = np.inf
     second = exact.min(axis=1)
-    # every row the tree did not return is at least as far (in the tree's arithmetic) as its last
-    bound = tree_d[:, -1] ** 2 if k < n else np.full(n, np.inf)
-    certified = (best < second) & (best * (1.0 + MARGIN) < bound * (1.0 - MARGIN)) & np.isfinite(best)
     if k == n:  # every row was returned: uniqueness among them is the whole certificate
         certified = (best < second) & np.isfinite(best)
-    return idx[rows, pick].astype(np.int64), ~certified
+    else:
+        # every row the tree did not return is at least as far (in its arithmetic) as its last one
+        bound = tree_d[:, -1] ** 2
+        certified = (best < second) & (best * (1.0 + MARGIN) < bound * (1.0 - MARGIN)) & np.isfinite(best)
+    return idx[at, pick].astype(np.int64), ~certified
 
 
-def _exact_squared(points: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Squared distances of each row to the rows ``idx`` (``(n, k)``), accumulated column by column."""
-    out = (points[:, None, 0] - points[idx, 0]) ** 2
+def _exact_squared(points: np.ndarray, asked: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Squared distances of rows ``asked`` to the rows ``idx`` (``(m, k)``), column by column."""
+    q = points[asked]
+    out = (q[:, None, 0] - points[idx, 0]) ** 2
     for col in range(1, points.shape[1]):
-        out += (points[:, None, col] - points[idx, col]) ** 2
+        out += (q[:, None, col] - points[idx, col]) ** 2
     return out
