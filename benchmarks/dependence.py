@@ -13,8 +13,8 @@ with the stopping rule (no ``max_features``), seed 0, standardised as the R pack
 Three timings per case, each in its own process (so a slow one can be stopped):
 
 * ``ours``: :func:`unlearnbench.dependence.foci` (neighbour path chosen by the data's shape);
-* ``brute``: the same with ``strategy="pruned"`` (the batched brute force with exact shortlists
-  that was the only path before the k-d tree and tie groups);
+* ``brute``: the same with ``strategy="dense"`` (every pairwise distance per candidate, the
+  plain brute force the other paths must agree with);
 * ``R``: ``foci(y, X, numCores = 1)`` of the R package, whose sources (the unpacked CRAN
   tarball: ``DESCRIPTION``, ``R/``) are given with ``--foci-src``; they are sourced, never
   copied. Needs ``Rscript`` with RANN, data.table, proxy and gmp. Only ``foci()`` is timed,
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
             brute = (
                 {"skipped": "--no-brute"}
                 if args.no_brute
-                else timed_ours(case, "pruned", args.device, args.threads, args.brute_timeout)
+                else timed_ours(case, "dense", args.device, args.threads, args.brute_timeout)
             )
             ref = timed_r(case, args.foci_src, args.r_timeout, Path(tmp))
             ratio = (
