@@ -11,10 +11,12 @@ exact and returning the same indices:
 
 * ``groups`` (:mod:`.groups`): discrete data, identical rows grouped, ties never expanded;
 * ``sort``: one dimension (no base column), one sort per candidate;
-* ``kdtree`` (:mod:`.kdtree`): scipy's ``cKDTree`` per candidate on a CPU, low dimension or
-  many rows, ``O(n log n)`` where a brute force costs ``O(n^2)``;
-* ``pruned``: the batched brute force below, in torch on the data's device (a GPU, few rows,
-  high dimension), with the shortcuts described next.
+* ``kdtree`` (:mod:`.kdtree`): scipy's ``cKDTree`` per candidate on a CPU, with one base
+  column and many rows, ``O(n log n)`` where a brute force costs ``O(n^2)``;
+* ``pruned``: the batched search below, in torch on the data's device, with the shortcuts
+  described next; on a CPU with many rows its base shortlists come from one ``cKDTree`` on
+  the base columns (shared by all candidates) instead of an ``n x n`` block, and the rows it
+  cannot certify go to a ``cKDTree`` per candidate, asked about those rows only.
 
 Rows a path cannot certify (ties, near-ties) are resolved by one dense rule for all paths.
 
