@@ -1,147 +1,240 @@
-"""FOCI with all candidates of a greedy step in one batched exact-neighbour call, against one at a time.
+"""FOCI against the R package FOCI 0.1.3 and against this suite's brute-force path, in one run.
 
-    python benchmarks/dependence.py [--quick] [--device cpu|cuda] [--gpu-size] [--steps 3]
+    python benchmarks/dependence.py --foci-src /path/to/FOCI-0.1.3 [--cases 1000x100,celeba]
+        [--r-timeout 1800] [--brute-timeout 600] [--threads 1] [--device cpu]
 
-Data: ``X`` standard Gaussian (n x p), ``y = x1 x10 + x20^2 + noise`` (the R package's
-example). Both implementations run the same greedy steps in the same process with the same
-seed: ``foci`` (batched: one call per step to ``candidate_nearest_neighbours``) and
-``foci_reference`` (one CODEC evaluation per candidate with its own full distance matrices,
-the loop of the L-CODEC authors' ``torch_foci.foci`` with exact neighbours). Both are timed on
-a fixed number of greedy steps (``max_features = --steps``) so that the baseline finishes.
+Cases (``--cases``, comma-separated; default all of the issue's): ``NxP`` is the R package's
+example, ``X`` standard Gaussian (n x p) and ``y = x1 x10 + x20^2 + 0.1 noise``; ``celeba`` is
+a binary table of CelebA's shape (202,599 x 40, the suite's labelled stand-in generator,
+:func:`unlearnbench.experiments.codec_speed.synthetic_attribute_table`), target ``Male``, the
+other 39 attributes the candidates; ``celeba:N`` subsamples N rows. Every case is full FOCI
+with the stopping rule (no ``max_features``), seed 0, standardised as the R package does.
 
-When the baseline's estimated time exceeds ``--budget`` seconds, it is not run in full: each
-of the batched run's steps is replayed with the baseline on the first ``--sample``
-candidates and its time scaled to all candidates (the line says "extrapolated"). Otherwise
-the full baseline runs and the two selections are checked to be identical.
+Three timings per case, each in its own process (so a slow one can be stopped):
 
-``--gpu-size`` times m = 1000 rows x p = 25,000 candidates (only meaningful on a GPU).
-``--threads`` defaults to 1, as the suite's profiles do: on a shared, oversubscribed 2-core
-machine two torch threads made the batched path's many mid-sized operations 3-7x slower
-(the one-at-a-time baseline suffered less), so the ratio depends on it; say which you used.
+* ``ours``: :func:`unlearnbench.dependence.foci` (neighbour path chosen by the data's shape);
+* ``brute``: the same with ``strategy="dense"`` (every pairwise distance per candidate, the
+  plain brute force the other paths must agree with);
+* ``R``: ``foci(y, X, numCores = 1)`` of the R package, whose sources (the unpacked CRAN
+  tarball: ``DESCRIPTION``, ``R/``) are given with ``--foci-src``; they are sourced, never
+  copied. Needs ``Rscript`` with RANN, data.table, proxy and gmp. Only ``foci()`` is timed,
+  not the data loading. Without ``--foci-src`` or ``Rscript`` the R column says why.
+
+A process running past its timeout is stopped and the cell says so. "same" compares the
+selected columns: with R on continuous data (no ties, so both are deterministic) they must
+agree; on the binary table R breaks ties with its own random numbers, so a difference there
+is not an error (the column says "ties"). Threads: 1 by default for torch, BLAS and the k-d
+tree; R is single-threaded with ``numCores = 1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from unlearnbench.dependence.codec import make_generator, rank_counts, tie_uniforms
-from unlearnbench.dependence.foci import (
-    _one_at_a_time_scorer,
-    _prepare,
-    foci,
-    foci_reference,
-)
-from unlearnbench.dependence.knn import DEFAULT_MAX_ELEMENTS
-from unlearnbench.provenance import device_description
+DEFAULT_CASES = "1000x100,1000x2000,5000x100,5000x2000,20000x100,20000x2000,celeba"
+CELEBA_TARGET = "Male"
 
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _timed(fn, device: str):
-    _sync(device)
-    start = time.perf_counter()
-    out = fn()
-    _sync(device)
-    return out, time.perf_counter() - start
+R_SCRIPT = r"""
+args <- commandArgs(trailingOnly = TRUE)
+src <- args[1]; data <- args[2]; n <- as.integer(args[3]); p <- as.integer(args[4])
+suppressPackageStartupMessages({ library(data.table); library(RANN); library(proxy); library(gmp) })
+version <- read.dcf(file.path(src, "DESCRIPTION"))[1, "Version"]
+if (version != "0.1.3") stop(paste("FOCI sources are version", version, "not 0.1.3"))
+for (f in list.files(file.path(src, "R"), pattern = "[.]R$", full.names = TRUE)) source(f)
+con <- file(data, "rb"); values <- readBin(con, "double", n * (p + 1)); close(con)
+m <- matrix(values, nrow = n, ncol = p + 1, byrow = TRUE)
+y <- m[, 1]; X <- m[, -1, drop = FALSE]; colnames(X) <- paste0("x", seq_len(p))
+start <- Sys.time()
+res <- foci(y, X, stop = TRUE, standardize = "scale", numCores = 1)
+seconds <- as.numeric(difftime(Sys.time(), start, units = "secs"))
+sel <- if (is.null(res)) integer(0) else res$selectedVar$index - 1L
+cat(sprintf("RESULT %.6f %s\n", seconds, paste(sel, collapse = ",")))
+"""
 
 
-def make_data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
+def make_case(name: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(y, X, tied)`` for a case name (``NxP``, ``celeba`` or ``celeba:N``)."""
+    if name.startswith("celeba"):
+        from unlearnbench.experiments.codec_speed import CELEBA_ROWS, synthetic_attribute_table
+
+        rows = int(name.split(":", 1)[1]) if ":" in name else CELEBA_ROWS
+        table = synthetic_attribute_table(rows, 0)
+        values = (table.values > 0).astype(np.float64)
+        t = table.names.index(CELEBA_TARGET)
+        return values[:, t], np.delete(values, t, axis=1), True
+    try:
+        n, p = (int(v) for v in name.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"bad case {name!r}: use NxP (e.g. 1000x100), celeba or celeba:N") from None
+    rng = np.random.default_rng(0)
     X = rng.normal(size=(n, p))
     y = X[:, 0] * X[:, 9] + X[:, 19] ** 2 + 0.1 * rng.normal(size=n)
-    return y, X
+    return y, X, False
 
 
-def replay_reference(y, X, selected: list[int], steps: int, sample: int, device: str) -> float:
-    """Seconds the one-at-a-time baseline would take on the steps of ``selected``, from ``sample`` candidates."""
-    yt, xt = _prepare(y, X, True)
-    r, _ = rank_counts(yt)
-    gen = make_generator(0)
-    score = _one_at_a_time_scorer(DEFAULT_MAX_ELEMENTS)
-    total = 0.0
-    chosen: list[int] = []
-    evaluated = len(selected) + 1 if len(selected) < steps else len(selected)  # a stop costs a step too
-    for step in range(evaluated):
-        remaining = [j for j in range(xt.shape[1]) if j not in chosen]
-        u = tie_uniforms(xt.shape[0], gen, xt.device)
-        part = remaining[:sample]
-        _, seconds = _timed(lambda part=part, u=u: score(yt, r, xt[:, chosen], xt[:, part], u), device)
-        total += seconds * len(remaining) / len(part)
-        if step < len(selected):
-            chosen.append(selected[step])
-    return total
+def run_ours(case: str, strategy: str, device: str, threads: int) -> dict:
+    """Child process body: time ``foci`` on the case and print one JSON line."""
+    import torch
 
+    from unlearnbench.dependence.foci import foci
 
-def bench(n: int, p: int, steps: int, device: str, budget: float, sample: int) -> dict:
-    y, X = make_data(n, p)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    y, X, _ = make_case(case)
     yt, Xt = torch.tensor(y, device=device), torch.tensor(X, device=device)
-    foci(yt[:200], Xt[:200, :20], max_features=1, seed=0)  # warm-up (kernels, allocator)
-    fast, t_fast = _timed(lambda: foci(yt, Xt, max_features=steps, seed=0), device)
-    # estimate the baseline from a few candidates per step
-    estimate = replay_reference(yt, Xt, fast.selected, steps, min(sample, 10), device)
-    if estimate <= budget:
-        slow, t_slow = _timed(lambda: foci_reference(yt, Xt, max_features=steps, seed=0), device)
-        how = "full run"
-        same = slow.selected == fast.selected and slow.statistics == fast.statistics
-    else:
-        t_slow = replay_reference(yt, Xt, fast.selected, steps, sample, device)
-        how = f"extrapolated from {sample} of {p} candidates per step"
-        same = None
+    foci(yt[:300], Xt[:300, :5], max_features=1, seed=0, strategy=strategy)  # warm-up
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = foci(yt, Xt, seed=0, strategy=strategy)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return {"seconds": time.perf_counter() - start, "selected": result.selected}
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    if threads > 0:
+        for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[key] = str(threads)
+    return env
+
+
+def timed_ours(case: str, strategy: str, device: str, threads: int, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", case, strategy, device, str(threads)]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(threads), check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"stopped after {timeout:.0f} s"}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            return json.loads(line)
     return {
-        "n": n,
-        "p": p,
-        "steps": len(fast.selected),
-        "batched_s": t_fast,
-        "reference_s": t_slow,
-        "ratio": t_slow / t_fast,
-        "same_selection": same,
-        "reference": how,
+        "skipped": f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
     }
 
 
-def main() -> None:
+def timed_r(case: str, foci_src: Path | None, timeout: float, workdir: Path) -> dict:
+    if foci_src is None:
+        return {"skipped": "no --foci-src"}
+    if shutil.which("Rscript") is None:
+        return {"skipped": "Rscript not found"}
+    if not (foci_src / "DESCRIPTION").is_file() or not (foci_src / "R").is_dir():
+        return {"skipped": f"{foci_src} has no DESCRIPTION and R/ (unpack the FOCI 0.1.3 tarball)"}
+    y, X, _ = make_case(case)
+    data = workdir / "case.bin"
+    np.column_stack([y, X]).astype("<f8").tofile(data)
+    script = workdir / "run_foci.R"
+    script.write_text(R_SCRIPT)
+    cmd = ["Rscript", str(script), str(foci_src), str(data), str(X.shape[0]), str(X.shape[1])]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(1), check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"stopped after {timeout:.0f} s (--r-timeout)"}
+    finally:
+        data.unlink(missing_ok=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT"):
+            parts = line.split()
+            selected = [int(v) for v in parts[2].split(",")] if len(parts) > 2 and parts[2] else []
+            return {"seconds": float(parts[1]), "selected": selected}
+    tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+    return {"skipped": f"R failed: {tail[0]}"}
+
+
+def _cell(r: dict) -> str:
+    return f"{r['seconds']:.2f}" if "seconds" in r else "-"
+
+
+def _same(a: dict, b: dict, tied: bool) -> str:
+    if "selected" not in a or "selected" not in b:
+        return "-"
+    if a["selected"] == b["selected"]:
+        return "yes"
+    return "no (ties)" if tied else "NO"
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="only n=1000, p=2000 (the target case)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--gpu-size", action="store_true", help="add m=1000 x p=25,000")
-    parser.add_argument("--steps", type=int, default=3, help="greedy steps timed (max_features) for both")
-    parser.add_argument("--budget", type=float, default=300.0, help="seconds allowed for a full baseline run")
-    parser.add_argument("--sample", type=int, default=100, help="candidates per step when extrapolating")
     parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1, the suite's default; 0: torch's own choice)",
+        "--foci-src", type=Path, default=None, help="unpacked FOCI 0.1.3 sources (DESCRIPTION, R/)"
     )
-    args = parser.parse_args()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    cases = [(1000, 2000)] if args.quick else [(1000, 100), (1000, 2000), (5000, 100), (5000, 2000)]
-    if args.gpu_size:
-        cases.append((1000, 25000))
-    print(
-        f"device: {device_description(args.device)}; torch {torch.__version__}; "
-        f"greedy steps timed: max_features={args.steps} for both implementations"
+    parser.add_argument("--cases", default=DEFAULT_CASES, help=f"comma-separated (default {DEFAULT_CASES})")
+    parser.add_argument(
+        "--r-timeout", type=float, default=1800.0, help="seconds per case for R (default 1800)"
     )
-    header = f"{'n':>6} {'p':>6} {'steps':>5} {'batched s':>10} {'one-at-a-time s':>16} {'ratio':>7}  same  baseline"
+    parser.add_argument("--brute-timeout", type=float, default=600.0, help="seconds per case, brute force")
+    parser.add_argument("--ours-timeout", type=float, default=1800.0, help="seconds per case, ours")
+    parser.add_argument("--no-brute", action="store_true", help="skip the brute-force column")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads for torch/BLAS (default 1; 0: library default)"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    args = parser.parse_args(argv)
+    from unlearnbench.provenance import device_description
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    print(f"device: {device_description(args.device)}; threads: {args.threads}; R: {shutil.which('Rscript')}")
+    header = (
+        f"{'case':>14} {'n':>7} {'p':>5} {'R s':>9} {'ours s':>8} {'R/ours':>7} {'brute s':>8} "
+        f"{'brute/ours':>10}  same(R)  same(brute)  notes"
+    )
     print(header)
     print("-" * len(header))
-    for n, p in cases:
-        r = bench(n, p, args.steps, args.device, args.budget, args.sample)
-        same = "-" if r["same_selection"] is None else ("yes" if r["same_selection"] else "NO")
-        print(
-            f"{r['n']:>6} {r['p']:>6} {r['steps']:>5} {r['batched_s']:>10.3f} {r['reference_s']:>16.3f} "
-            f"{r['ratio']:>6.1f}x  {same:>4}  {r['reference']}",
-            flush=True,
-        )
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases:
+            y, X, tied = make_case(case)
+            ours = timed_ours(case, "auto", args.device, args.threads, args.ours_timeout)
+            brute = (
+                {"skipped": "--no-brute"}
+                if args.no_brute
+                else timed_ours(case, "dense", args.device, args.threads, args.brute_timeout)
+            )
+            ref = timed_r(case, args.foci_src, args.r_timeout, Path(tmp))
+            ratio = (
+                f"{ref['seconds'] / ours['seconds']:.1f}x" if "seconds" in ref and "seconds" in ours else "-"
+            )
+            bratio = (
+                f"{brute['seconds'] / ours['seconds']:.1f}x"
+                if "seconds" in brute and "seconds" in ours
+                else "-"
+            )
+            notes = "; ".join(
+                f"{k}: {r['skipped']}"
+                for k, r in (("ours", ours), ("brute", brute), ("R", ref))
+                if "skipped" in r
+            )
+            print(
+                f"{case:>14} {X.shape[0]:>7} {X.shape[1]:>5} {_cell(ref):>9} {_cell(ours):>8} {ratio:>7} "
+                f"{_cell(brute):>8} {bratio:>10}  {_same(ours, ref, tied):>7}  {_same(ours, brute, False):>11}  {notes}",
+                flush=True,
+            )
+            rows.append(
+                {"case": case, "n": X.shape[0], "p": X.shape[1], "ours": ours, "brute": brute, "r": ref}
+            )
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        case, strategy, device, threads = sys.argv[2:6]
+        print(json.dumps(run_ours(case, strategy, device, int(threads))), flush=True)
+    else:
+        main()

@@ -16,6 +16,11 @@ profile), then one removal with the paper's settings (1000 perturbations, L-FOCI
 
     python benchmarks/resnet50_lcodec_removal.py                       # CUDA, paper sizes
     python benchmarks/resnet50_lcodec_removal.py --device cpu --small  # a quick check on a CPU
+    python benchmarks/resnet50_lcodec_removal.py --device cpu --model resnet18   # CPU, full width
+
+``--model resnet18`` times the same removal on the zoo's ``cifar-resnet18`` (11M parameters).
+The three stage seconds say where a removal's time goes (perturbation forward passes, L-FOCI
+over m x p slice activations, the Newton step); L-FOCI runs on the device of the activations.
 
 It prints one JSON object (timings, sizes, peak GPU memory). Timings are wall-clock with
 CUDA synchronisation (``unlearnbench.timing.Stopwatch``).
@@ -34,7 +39,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from unlearnbench.models.classifiers import cross_entropy_loss
-from unlearnbench.models.zoo import cifar_resnet50
+from unlearnbench.models.zoo import cifar_resnet18, cifar_resnet50
 from unlearnbench.newton.activations import perturbed_activations
 from unlearnbench.newton.batches import as_tensors
 from unlearnbench.newton.gradient_bank import GradientBankCallback
@@ -50,6 +55,9 @@ from unlearnbench.unlearning import UnlearningRequest, get_method
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:k or cpu")
+    parser.add_argument(
+        "--model", default="resnet50", choices=["resnet50", "resnet18"], help="zoo CIFAR ResNet"
+    )
     parser.add_argument(
         "--small", action="store_true", help="width 8, one block per stage, small sizes: a CPU check"
     )
@@ -78,7 +86,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     n_train = args.train_size or (256 if args.small else 2048)
     perturbations = args.perturbations or (50 if args.small else 1000)
     seed_everything(args.seed)
-    model = cifar_resnet50(10, width=8, layers=[1, 1, 1, 1]) if args.small else cifar_resnet50(10)
+    build = cifar_resnet50 if args.model == "resnet50" else cifar_resnet18
+    model = build(10, width=8, layers=[1, 1, 1, 1]) if args.small else build(10)
     generator = torch.Generator().manual_seed(args.seed)
     images = torch.rand(n_train, 3, 32, 32, generator=generator)
     labels = torch.randint(0, 10, (n_train,), generator=generator)
@@ -154,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     outcome = get_method("lcodec")(model, request)
     result = {
         "benchmark": "resnet50_lcodec_removal",
+        "model": f"cifar-{args.model}",
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else platform.processor() or "cpu",

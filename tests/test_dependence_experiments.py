@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from unlearnbench.artifacts.lc_fig3_codec_speed import ARTIFACT as FIG3
 from unlearnbench.artifacts.lc_table1_bullseye import ARTIFACT as TABLE1
-from unlearnbench.data.download import DatasetUnavailableError
+from unlearnbench.data.download import ChecksumMismatchError, DatasetUnavailableError
 from unlearnbench.experiments import bullseye, codec_speed
 from unlearnbench.experiments.base import RunContext
 from unlearnbench.io import read_json
@@ -130,3 +131,25 @@ def test_celeba_source_needs_the_checksummed_file(tmp_path: Path) -> None:
     ctx = RunContext("speed", settings, config, tmp_path / "results", tmp_path / "data", "cpu")
     with pytest.raises(DatasetUnavailableError, match="list_attr_celeba.txt"):
         codec_speed.run(ctx, "foci", 0, tmp_path / "out.json")
+
+
+def test_auto_source_uses_the_real_file_when_present_else_the_stand_in(tmp_path: Path) -> None:
+    settings = {"kind": "codec-speed", "source": "auto", "synthetic": {"n_rows": 60, "seed": 0},
+                "attributes": ["Male", "Smiling", "Young"], "targets": ["Male"]}  # fmt: skip
+    config = {"profile": "test", "seeds": [0], "experiments": {"speed": settings}}
+    ctx = RunContext("speed", settings, config, tmp_path / "results", tmp_path / "data", "cpu")
+    payload = codec_speed.run(ctx, "foci", 0, tmp_path / "a.json")
+    assert payload["stand_in"] is True and payload["metrics"]["n_rows"] == 60
+    assert set(payload["metrics"]["per_attribute"]) == {"Male"}  # only the listed target is timed
+    # with a file in <data_root>/celeba it is the real table (md5-checked, never downloaded)
+    (tmp_path / "data" / "celeba").mkdir(parents=True)
+    (tmp_path / "data" / "celeba" / codec_speed.CELEBA_FILE).write_text(REAL_FORMAT)
+    with pytest.raises(ChecksumMismatchError, match="list_attr_celeba.txt"):
+        codec_speed.run(ctx, "foci", 0, tmp_path / "b.json")  # not the pinned file: refused, not replaced
+    real = {**settings, "celeba": {"md5": hashlib.md5(REAL_FORMAT.encode()).hexdigest()}}
+    ctx = RunContext("speed", real, config, tmp_path / "results", tmp_path / "data", "cpu")
+    payload = codec_speed.run(ctx, "foci", 0, tmp_path / "c.json")
+    assert payload["stand_in"] is False and payload["metrics"]["n_rows"] == 3
+    with pytest.raises(ValueError, match="unknown targets"):
+        codec_speed.time_selection("foci", codec_speed.synthetic_attribute_table(20, 0), seed=0,
+                                   device="cpu", targets=["Nope"])  # fmt: skip

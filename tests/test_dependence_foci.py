@@ -97,3 +97,21 @@ def test_cuda_matches_cpu(product_data) -> None:
     y, X = product_data
     gpu = foci(torch.tensor(y, device="cuda"), torch.tensor(X, device="cuda"), seed=0)
     assert gpu == foci(y, X, seed=0)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_every_neighbour_path_selects_the_same(discrete: bool) -> None:
+    """Forcing each neighbour path gives the selections and statistics of the brute force."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(400, 8))
+    if discrete:
+        X = (X > 0.2).astype(float)
+    y = X[:, 1] + X[:, 4] * X[:, 6] + (0 if discrete else 0.1 * rng.normal(size=400))
+    expected = foci(y, X, seed=2, strategy="pruned")
+    assert len(expected.selected) >= 2
+    paths = ["auto", "kdtree", "dense"] + (["groups"] if discrete else [])
+    for strategy in paths:
+        got = foci(y, X, seed=2, strategy=strategy)
+        assert (got.selected, got.statistics) == (expected.selected, expected.statistics), strategy
+    lexpected = lfoci(y, X, seed=2, strategy="pruned")
+    assert lfoci(y, X, seed=2, strategy="kdtree").selected == lexpected.selected

@@ -37,6 +37,8 @@ def test_batched_equals_brute_force(discrete: bool, base_dims: int) -> None:
     u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(base_dims))
     expected = _reference(base, cands, u)
     for strategy in knn.STRATEGIES:
+        if strategy == "sort" and base_dims > 0:
+            continue  # sorting answers one dimension only
         # a tiny block budget forces every chunking loop to run many times
         got = knn.candidate_nearest_neighbours(base, cands, u, strategy=strategy, max_elements=2 * n)
         assert torch.equal(got, expected), strategy
@@ -101,3 +103,125 @@ def test_bad_arguments_are_named() -> None:
         knn.nearest_neighbours(torch.zeros(1, 2, dtype=torch.float64), u[:1])
     with pytest.raises(ValueError, match="dtype and device"):
         knn.candidate_nearest_neighbours(x, x.float(), u)
+
+
+# --------------------------------------------------------------------------- the paths by shape
+
+
+def _u(n: int, seed: int) -> torch.Tensor:
+    return torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("base_dims", [0, 1, 2, 3])
+def test_kdtree_path_equals_brute_force_with_duplicates_and_equidistant_rows(base_dims: int) -> None:
+    """Continuous rows plus exact duplicates and points on a lattice (exact distance ties)."""
+    rng = np.random.default_rng(20 + base_dims)
+    n = 150
+    pts = rng.normal(size=(n, base_dims + 4))
+    pts[100:120] = np.round(pts[100:120] * 2) / 2  # a coarse lattice: equidistant neighbours
+    pts[120:130] = pts[:10]  # exact duplicates
+    base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
+    u = _u(n, base_dims)
+    expected = _reference(base, cands, u)
+    got = knn.candidate_nearest_neighbours(base, cands, u, strategy="kdtree")
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("base_dims", [0, 1, 3])
+def test_group_path_equals_brute_force_with_unique_rows_and_tied_patterns(base_dims: int) -> None:
+    """Discrete data with rows whose pattern occurs once and whose nearest patterns tie."""
+    rng = np.random.default_rng(40 + base_dims)
+    n = 160
+    pts = rng.integers(0, 3, size=(n, base_dims + 5)).astype(float)
+    pts[:12] = rng.integers(0, 30, size=(12, base_dims + 5))  # rare values: patterns seen once
+    base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
+    u = _u(n, 9)
+    plan = knn.choose_paths(base, cands, "groups")
+    assert set(plan) == {"groups"}
+    expected = _reference(base, cands, u)
+    got = knn.candidate_nearest_neighbours(base, cands, u, strategy="groups", max_elements=2 * n)
+    assert torch.equal(got, expected)
+    # some rows really are alone in their pattern, so the pattern-level search ran
+    alone = 0
+    for j in range(cands.shape[1]):
+        key = [tuple(r) for r in pts[:, list(range(base_dims)) + [base_dims + j]]]
+        alone += sum(key.count(k) == 1 for k in key)
+    assert alone >= 10
+
+
+def test_auto_chooses_the_path_by_the_shape_of_the_data() -> None:
+    rng = np.random.default_rng(3)
+    big, small = knn.KD_MIN_ROWS + 10, knn.KD_MIN_ROWS // 4
+    cont = torch.tensor(rng.normal(size=(big, 4)))
+    binary = torch.tensor((rng.random(size=(big, 4)) < 0.3).astype(float))
+    assert set(knn.choose_paths(cont[:, :0], cont)) == {"sort"}  # first step, continuous
+    assert set(knn.choose_paths(cont[:, :1], cont[:, 2:])) == {"kdtree"}  # two dimensions, many rows
+    assert set(knn.choose_paths(cont[:, :2], cont[:, 2:])) == {"pruned"}  # more: base tree + shortlists
+    assert set(knn.choose_paths(cont[:small, :1], cont[:small, 2:])) == {"pruned"}  # few rows
+    assert set(knn.choose_paths(binary[:, :0], binary)) == {"groups"}  # ties: grouped
+    assert set(knn.choose_paths(binary[:, :2], binary[:, 2:])) == {"groups"}
+    mixed = torch.cat([binary[:, :1], cont[:, :1]], dim=1)  # one discrete, one continuous candidate
+    assert knn.choose_paths(binary[:, :0], mixed).keys() == {"groups", "sort"}
+    u = _u(big, 1)
+    assert torch.equal(
+        knn.candidate_nearest_neighbours(binary[:, :1], mixed, u),
+        knn.candidate_nearest_neighbours(binary[:, :1], mixed, u, strategy="dense"),
+    )
+    with pytest.raises(ValueError, match="sort"):
+        knn.choose_paths(cont[:, :1], cont, "sort")
+
+
+def test_tie_breaking_distribution_is_unchanged_over_many_seeds() -> None:
+    """Over 3000 seeds the grouped path's picks are uniform over each tie set, like brute force.
+
+    Data: 10 rows in 3 duplicate groups (sizes 4, 3, 2) and one row alone whose nearest
+    patterns tie. For every row, the counts of each neighbour over the seeds must equal the
+    brute-force path's exactly (same u, same rule) and pass a chi-square test of uniformity
+    over its tie set at the 0.1% level (critical values fixed before looking at the data).
+    """
+    pts = torch.tensor([[0.0], [1.0], [0.0], [2.0], [0.0], [1.0], [0.0], [2.0], [1.0], [1.5]])
+    pts = torch.cat([pts, torch.zeros(10, 1)], dim=1)  # base column: one group everywhere
+    base, cand = pts[:, 1:], pts[:, :1]
+    ties = {
+        0: [2, 4, 6],
+        2: [0, 4, 6],
+        4: [0, 2, 6],
+        6: [0, 2, 4],
+        1: [5, 8],
+        5: [1, 8],
+        8: [1, 5],
+        3: [7],
+        7: [3],
+        9: [1, 3, 5, 7, 8],  # 1.5 is alone: 1.0 (rows 1, 5, 8) and 2.0 (rows 3, 7) are equally near
+    }
+    critical = {1: 10.83, 2: 13.82, 4: 18.47}  # chi-square 0.999 quantiles, df = size - 1
+    seeds = 3000
+    counts = {i: np.zeros(10, dtype=int) for i in ties}
+    for seed in range(seeds):
+        u = _u(10, seed)
+        grouped = knn.candidate_nearest_neighbours(base, cand, u, strategy="groups")[0]
+        dense = knn.candidate_nearest_neighbours(base, cand, u, strategy="dense")[0]
+        assert torch.equal(grouped, dense)
+        for i in ties:
+            counts[i][int(grouped[i])] += 1
+    for i, tied in ties.items():
+        assert counts[i].sum() == seeds and counts[i][tied].sum() == seeds, i  # only tied rows are drawn
+        if len(tied) > 1:
+            expected = seeds / len(tied)
+            chi2 = float(((counts[i][tied] - expected) ** 2 / expected).sum())
+            assert chi2 < critical[len(tied) - 1], (i, counts[i][tied])
+
+
+@pytest.mark.parametrize("base_dims", [2, 3])
+def test_tree_shortlists_and_per_candidate_trees_equal_dense_on_many_rows(base_dims: int) -> None:
+    """From TREE_SHORTLIST_ROWS rows the brute force shortlists from a base k-d tree: still exact."""
+    rng = np.random.default_rng(50 + base_dims)
+    n = knn.TREE_SHORTLIST_ROWS + 100
+    pts = rng.normal(size=(n, base_dims + 3))
+    pts[:40] = np.round(pts[:40] * 2) / 2  # lattice points: exact ties in every space
+    pts[40:60] = pts[60:80]  # duplicates
+    base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
+    u = _u(n, base_dims)
+    dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u, strategy="pruned"), dense)
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)

@@ -136,9 +136,10 @@ class LcFig3CodecSpeed:
         parts = []
         for name, s in experiments.items():
             source = s.get("source", "celeba")
-            what = (
-                "CelebA list_attr_celeba.txt" if source == "celeba" else "STAND-IN generated attribute table"
-            )
+            what = {
+                "celeba": "CelebA list_attr_celeba.txt",
+                "auto": "CelebA list_attr_celeba.txt if already present, else a STAND-IN generated table",
+            }.get(source, "STAND-IN generated attribute table")
             parts.append(
                 f"{name}: {what}, n_rows={s.get('n_rows')}, attributes={s.get('attributes') or 'all'}"
             )

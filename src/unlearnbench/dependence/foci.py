@@ -73,10 +73,15 @@ def foci(
     max_features: int | None = None,
     seed: int | None = None,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    strategy: str = "auto",
 ) -> FociResult:
-    """FOCI with all candidates of a step evaluated in one batched exact-neighbour computation."""
+    """FOCI with all candidates of a step evaluated in one batched exact-neighbour computation.
+
+    ``strategy`` picks the neighbour path (:data:`~unlearnbench.dependence.knn.STRATEGIES`); the
+    default chooses per candidate by the shape of the data. Every path gives the same result.
+    """
     yt, xt = _prepare(y, X, standardize)
-    return _greedy(yt, xt, max_features, make_generator(seed), _batched_scorer(max_elements))
+    return _greedy(yt, xt, max_features, make_generator(seed), _batched_scorer(max_elements, strategy))
 
 
 def lfoci(
@@ -89,6 +94,7 @@ def lfoci(
     noise_scale: float = LCODEC_NOISE_SCALE,
     jitter_y: bool = False,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    strategy: str = "auto",
 ) -> FociResult:
     """L-FOCI: :func:`foci` on X plus L-CODEC's tie-breaking noise (added once, after scaling)."""
     yt, xt = _prepare(y, X, standardize)
@@ -96,7 +102,7 @@ def lfoci(
     if jitter_y:
         yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
     xt = jitter(xt, gen, noise_scale)
-    return _greedy(yt, xt, max_features, gen, _batched_scorer(max_elements))
+    return _greedy(yt, xt, max_features, gen, _batched_scorer(max_elements, strategy))
 
 
 def foci_reference(
@@ -164,12 +170,14 @@ def _greedy(
     return FociResult(selected=selected, statistics=[q / s_n for q in q_values])
 
 
-def _batched_scorer(max_elements: int) -> StepScorer:
+def _batched_scorer(max_elements: int, strategy: str = "auto") -> StepScorer:
     def score(y: Tensor, r: Tensor, base: Tensor, cands: Tensor, u: Tensor) -> Tensor:
         out = torch.empty(cands.shape[1], dtype=torch.long, device=cands.device)
         for start in range(0, cands.shape[1], CANDIDATE_BLOCK):
             stop = min(cands.shape[1], start + CANDIDATE_BLOCK)
-            m = candidate_nearest_neighbours(base, cands[:, start:stop], u, max_elements=max_elements)
+            m = candidate_nearest_neighbours(
+                base, cands[:, start:stop], u, max_elements=max_elements, strategy=strategy
+            )
             out[start:stop] = torch.minimum(r[None, :], r[m]).sum(dim=1)
         return out
 

@@ -73,25 +73,28 @@ def select_slices(
         raise ValueError(f"selection {strategy!r} needs the perturbed features and losses")
     if features.shape != (losses.shape[0], n_slices):
         raise ValueError(f"features must be [copies, {n_slices}], got {tuple(features.shape)}")
-    X = features.detach().double().cpu().numpy()
-    y = losses.detach().double().cpu().numpy()
+    # L-FOCI runs where the activations are (a GPU's batched brute force for m x p on CUDA; on a
+    # CPU the neighbour path is chosen by the shape of the data, see dependence.knn).
+    X = features.detach().double()
+    y = losses.detach().double()
     # L-FOCI cannot standardise a constant column (a layer the forward pass never reached,
     # a dead unit): such a slice carries no information about the loss, so drop it first.
-    varying = np.flatnonzero(np.ptp(X, axis=0) > 0)
+    varying = torch.nonzero((X.amax(dim=0) - X.amin(dim=0)) > 0).flatten().cpu().numpy()
     chosen: list[int] = []
     stats: list[float] = []
     note = None
-    if varying.size and np.ptp(y) > 0:
+    if varying.size and float(y.max() - y.min()) > 0:
         cap = 1 if strategy == "cheap" else max_slices
         cap = None if cap is None else min(int(cap), int(varying.size))
         from unlearnbench.dependence import lfoci  # imported on use: the full selection never needs it
 
         seed = _seed_from(generator)
-        result = lfoci(y, X[:, varying], max_features=cap, seed=seed)
+        candidates = X[:, torch.as_tensor(varying, device=X.device)]
+        result = lfoci(y, candidates, max_features=cap, seed=seed)
         chosen = [int(varying[i]) for i in result.selected]
         stats = [float(v) for v in np.asarray(result.statistics, dtype=float).ravel()]
         if not chosen and empty_selection == "keep-best":
-            best, value = best_single_slice(y, X[:, varying], seed)
+            best, value = best_single_slice(y, candidates, seed)
             chosen, stats = [int(varying[best])], [value]
             note = "L-FOCI selected no slice; kept the best-scoring one (empty_selection: keep-best)"
         elif not chosen:
@@ -110,7 +113,7 @@ def select_slices(
     return Selection(indices=chosen, strategy=strategy, lfoci_selected=chosen, lfoci_statistics=stats, note=note)
 
 
-def best_single_slice(y: np.ndarray, X: np.ndarray, seed: int) -> tuple[int, float]:
+def best_single_slice(y: torch.Tensor, X: torch.Tensor, seed: int) -> tuple[int, float]:
     """The column with the largest L-CODEC ``T_n(y, X_j)`` (the lowest index among equals), and that value.
 
     This is the first pick of FOCI's greedy search, which L-FOCI drops when its value is not
