@@ -49,7 +49,7 @@ from torch.utils.data import Subset, TensorDataset
 import unlearnbench.models.conv_vae  # noqa: F401  (registers "conv-vae")
 import unlearnbench.models.resnet  # noqa: F401  (registers "resnet18")
 from unlearnbench.data import DatasetSplits, load_dataset
-from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
 from unlearnbench.io import write_atomic, write_json
 from unlearnbench.metrics.generative import (
     CLASSIFIER_FID_SPACES,
@@ -75,9 +75,10 @@ def datasets(settings: Mapping[str, Any]) -> list[str]:
 
 
 def pretrained(settings: Mapping[str, Any], method: str, seed: int) -> list[ModelRef]:
-    refs = [ModelRef("classifier", int(settings["classifier"]["seed"]))]
+    owner = pretraining_owner(settings)  # a reading block reuses its default block's models
+    refs = [ModelRef("classifier", int(settings["classifier"]["seed"]), owner)]
     if method != "retrain":
-        refs.append(ModelRef("original", seed))
+        refs.append(ModelRef("original", seed, owner))
     return refs
 
 
