@@ -111,7 +111,8 @@ def test_gs_readings_marks_the_default_and_drops_nothing(tmp_path):
         > 0
     )
     assert "gs-fratio-drop: holds" in row.loc[("schedule", "one-step"), "claims"]  # 1 - 0.1005/0.3405 > 0.6
-    assert "gs-fratio-drop: fails" in minibatch["claims"] or "gs-fratio-drop: holds" in minibatch["claims"]
+    assert "gs-fratio-drop: holds" in minibatch["claims"]  # its own OURS against the default BEFORE
+    assert "gs-time-share" in minibatch["claims"] and "not measured" not in minibatch["claims"]
     assert "(default)" in get_artifact("gs-readings").markdown(table)
 
 
@@ -167,3 +168,60 @@ def test_readings_file_defaults_are_among_the_readings():
         for c in p["choices"]
         for r in c["readings"].values()
     )
+
+
+def test_lc_readings_shows_curve_end_points_per_reading(tmp_path):
+    base = {
+        "kind": "sequential-removal",
+        "artifact": ["lc-fig6-retrain"],
+        "dataset": "mnist-t10k",
+        "model": {"name": "mlp"},
+        "training": {"epochs": 2},
+        "removals": 20,
+        "unlearning": {"hessian": "exact", "noise": "paper"},
+        "methods": {"lcodec": None, "retrain": None},
+        "seeds": [0, 1],
+    }
+    fd = {
+        **copy.deepcopy(base),
+        "artifact": "lc-readings",
+        "methods": {"lcodec": None},
+        "unlearning": {"hessian": "finite-difference", "noise": "paper"},
+        "reading": {"of": "lc-default", "choice": "hessian", "id": "finite-difference"},
+    }
+    config = {
+        "profile": "t",
+        "seeds": [0],
+        "published": str(ROOT / "config/published.yaml"),
+        "claims": str(ROOT / "config/claims.yaml"),
+        "readings": str(ROOT / "config/readings.yaml"),
+        "experiments": {"lc-default": base, "lc-default-reading-finite-difference": fd},
+    }
+    artifact = get_artifact("lc-readings")
+    files = []
+    for spec in artifact.runs(config):
+        accuracy = 0.9 if spec.experiment == "lc-default" else 0.5
+        checkpoints = [
+            {"removals": r, "test_accuracy": accuracy - 0.001 * r, "noise_sigma": 0.01} for r in (0, 10, 20)
+        ]
+        payload = {
+            "experiment": spec.experiment,
+            "method": spec.method,
+            "seed": spec.seed,
+            "dataset": "real MNIST",
+            "stand_in": False,
+            "weight_decay": 0.01,
+            "checkpoints": checkpoints,
+        }
+        path = tmp_path / "runs" / spec.relative_path()
+        write_json(path, payload)
+        files.append(path)
+    assert len(files) == 2 * 2 + 2  # the default's lcodec and retrain, the reading's lcodec, two seeds each
+    table = artifact.aggregate(files, config).set_index(["choice", "reading"])
+    assert table.loc[("hessian", "exact"), "lcodec test_accuracy"] == pytest.approx(0.88)
+    assert table.loc[("hessian", "finite-difference"), "lcodec test_accuracy"] == pytest.approx(0.48)
+    # retrain is not changed by the Hessian: the reading's row shows the default's
+    assert table.loc[("hessian", "finite-difference"), "retrain test_accuracy"] == pytest.approx(0.88)
+    assert bool(table.loc[("hessian", "exact"), "default"])
+    assert table.loc[("noise", "authors-code"), "status"].startswith("not run")
+    assert "lc-fig6-supported-share" in table.loc[("hessian", "exact"), "claims"]

@@ -155,6 +155,8 @@ class ReadingsTable:
             return {"status": "not run: no run files (the block is configured but its runs are missing)"}
         base = self.base_of(config, default)
         table = base.aggregate(chosen, config)
+        # one reading = one experiment for the predicates, which compare rows within an experiment
+        table["experiment"] = names[0]
         if remap is not None and self.remap is not None:
             table = self.remap(table, remap)
         return {

@@ -23,8 +23,10 @@ SHOWN = ("fratio", "IS", "FID", "time")
 
 
 def block_runs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
+    """A block's runs; a reading block skips BEFORE (the same model and evaluation as its default's)."""
     settings = config["experiments"][name]
-    return [RunSpec(name, m, seed) for m in gs_table1.methods_of(settings) for seed in seeds(config)]
+    methods = [m for m in gs_table1.methods_of(settings) if not (settings.get("reading") and m == "before")]
+    return [RunSpec(name, m, seed) for m in methods for seed in seeds(config)]
 
 
 def summary(table: pd.DataFrame) -> dict[str, float]:
