@@ -225,3 +225,11 @@ def test_lc_readings_shows_curve_end_points_per_reading(tmp_path):
     assert bool(table.loc[("hessian", "exact"), "default"])
     assert table.loc[("noise", "authors-code"), "status"].startswith("not run")
     assert "lc-fig6-supported-share" in table.loc[("hessian", "exact"), "claims"]
+
+
+def test_a_reading_whose_runs_are_missing_is_not_filled_from_the_default(tmp_path):
+    config = _config(tmp_path)
+    files = [f for f in _write_runs(tmp_path, config, shift=0.05) if "gs-reading-" not in str(f)]
+    table = get_artifact("gs-readings").aggregate(files, config).set_index(["choice", "reading"])
+    assert table.loc[("schedule", "one-epoch-minibatch"), "status"].startswith("not run: no run files")
+    assert table.loc[("schedule", "one-step"), "status"] == "run"

@@ -146,13 +146,14 @@ class ReadingsTable:
             if not names:
                 return {"status": "not run: no experiment block of this profile runs it"}
             names.append(default)  # the rows the choice does not change
-        own = [p for n in names[:1] for p in files.get(n, [])]
-        own_methods = {Path(p).parts[-2] for p in own}
+        own = files.get(names[0], [])
+        if not own:
+            return {"status": "not run: no run files (the block is configured but its runs are missing)"}
+        # the methods the reading's block configures come from its runs only; the others from the default's
+        own_methods = {spec.method for spec in self.block_runs(config, names[0])}
         chosen = own + [
             p for n in names[1:] for p in files.get(n, []) if Path(p).parts[-2] not in own_methods
         ]
-        if not chosen:
-            return {"status": "not run: no run files (the block is configured but its runs are missing)"}
         base = self.base_of(config, default)
         table = base.aggregate(chosen, config)
         # one reading = one experiment for the predicates, which compare rows within an experiment
