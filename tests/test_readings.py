@@ -233,3 +233,9 @@ def test_a_reading_whose_runs_are_missing_is_not_filled_from_the_default(tmp_pat
     table = get_artifact("gs-readings").aggregate(files, config).set_index(["choice", "reading"])
     assert table.loc[("schedule", "one-epoch-minibatch"), "status"].startswith("not run: no run files")
     assert table.loc[("schedule", "one-step"), "status"] == "run"
+
+
+def test_suite_files_are_found_from_another_working_directory(tmp_path, monkeypatch):
+    """snakemake -d elsewhere: the relative config/readings.yaml still resolves to this checkout's."""
+    monkeypatch.chdir(tmp_path)
+    assert "gradient-surgery" in load_readings("config/readings.yaml")

@@ -38,10 +38,18 @@ FID_SPACE_OF = {
 }
 
 
+def suite_file(path: str | Path) -> Path:
+    """``path`` as given when it exists, else relative to this checkout (a workflow run with
+    ``-d elsewhere`` still finds ``config/readings.yaml`` and ``config/claims.yaml``)."""
+    given = Path(path)
+    beside = Path(__file__).resolve().parents[2] / given
+    return given if given.exists() or given.is_absolute() or not beside.exists() else beside
+
+
 def load_readings(path: str | Path = READINGS_FILE) -> dict[str, Any]:
     """The readings file; a choice without ``id``, ``default`` or ``readings``, or whose default is
     not among its readings, is an error naming it."""
-    data = load_yaml(path) or {}
+    data = load_yaml(suite_file(path)) or {}
     for paper, block in data.items():
         for choice in block.get("choices") or []:
             missing = [k for k in ("id", "default", "readings") if k not in choice]
@@ -209,10 +217,12 @@ def judge(artifact: str, table: pd.DataFrame, config: Mapping[str, Any]) -> dict
     from unlearnbench.claims.evaluate import evaluate_claim, load_claims
     from unlearnbench.comparison import compare, load_published
 
-    published = [e for e in load_published(config["published"]) if e["artifact"] == artifact]
+    published = [e for e in load_published(suite_file(config["published"])) if e["artifact"] == artifact]
     frame = compare(published, {artifact: table}) if published else pd.DataFrame(columns=["verdict"])
     outside = frame[frame["verdict"] == "outside tolerance"] if len(frame) else frame
-    claims = [c for c in load_claims(config.get("claims", CLAIMS_FILE)) if c["artifact"] == artifact]
+    claims = [
+        c for c in load_claims(suite_file(config.get("claims", CLAIMS_FILE))) if c["artifact"] == artifact
+    ]
     return {
         "within tolerance": int((frame["verdict"] == "within tolerance").sum()),
         "outside tolerance": int(len(outside)),
