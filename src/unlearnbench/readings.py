@@ -93,7 +93,9 @@ class ReadingsTable:
         block_runs: Callable[[Mapping[str, Any], str], list[RunSpec]],
         summary: Callable[[pd.DataFrame], dict[str, float]],
         remap: Callable[[pd.DataFrame, str], pd.DataFrame] | None = None,
+        figure_columns: Sequence[str] = (),
     ) -> None:
+        self.figure_columns = list(figure_columns)
         self.name, self.paper, self.paper_key, self.title, self.kind = name, paper, paper_key, title, kind
         self.base_of, self.block_runs, self.summary, self.remap = base_of, block_runs, summary, remap
 
@@ -193,7 +195,9 @@ class ReadingsTable:
         from unlearnbench.artifacts.common import plt, save_figure
 
         fixed = {"default", "within tolerance", "outside tolerance", "not comparable"}
-        numeric = [c for c in table.columns if c not in fixed and pd.api.types.is_numeric_dtype(table[c])][:6]
+        numeric = [c for c in self.figure_columns if c in table] or [
+            c for c in table.columns if c not in fixed and pd.api.types.is_numeric_dtype(table[c])
+        ][:6]
         shown = table[["choice", "reading", "status", *numeric]].copy()
         shown["reading"] = [f"{r} (default)" if d else r for r, d in zip(table["reading"], table["default"])]
         cells = [

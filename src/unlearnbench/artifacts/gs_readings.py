@@ -58,4 +58,12 @@ ARTIFACT = ReadingsTable(
     block_runs=block_runs,
     summary=summary,
     remap=fid_in_space,
+    figure_columns=(
+        "BEFORE fratio",
+        "GRAD.ASCNT. fratio",
+        "OURS fratio",
+        "OURS IS",
+        "OURS FID",
+        "RETRAIN fratio",
+    ),
 )
