@@ -182,3 +182,71 @@ def test_sgd_step_cosine_equals_the_projected_gradient_cosine():
     request = _request(forget, retain, len(train), 4, optimizer="sgd", lr=1e-2, retain_batch_size=len(retain))
     d = get_method("gradient-surgery")(copy.deepcopy(model), request).diagnostics
     assert d["cosine_step_retain"][0] == pytest.approx(d["cosine_forget_retain_after"][0], abs=1e-4)
+
+
+# ---- readings of config/readings.yaml: direction, retain_batch_size: all
+
+
+@pytest.mark.parametrize("method", ["gradient-ascent", "gradient-surgery"])
+def test_descend_flips_the_sgd_step(method):
+    """``direction: descend`` (the update as printed) moves the weights exactly opposite to ascend."""
+    train, forget, retain, model = _tiny_problem(3)
+    steps = {}
+    for direction in ("ascend", "descend"):
+        request = _request(forget, retain, len(train), 3, optimizer="sgd", lr=1e-2, direction=direction,
+                           retain_batch_size="all")
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        outcome = get_method(method)(copy.deepcopy(model), request)
+        steps[direction] = torch.cat([p.detach().flatten() for p in outcome.model.parameters()]) - before
+        assert outcome.diagnostics["direction"] == direction
+    assert steps["ascend"].norm() > 0
+    assert torch.allclose(steps["ascend"], -steps["descend"], atol=1e-7)
+
+
+def test_descend_lowers_the_forget_loss():
+    train, forget, retain, model = _tiny_problem(1)
+    request = _request(forget, retain, len(train), 1, optimizer="sgd", lr=1e-3, direction="descend")
+    batch = (torch.stack([forget[i][0] for i in range(len(forget))]),)
+    before = float(request.loss_fn(model, batch).detach())
+    outcome = get_method("gradient-ascent")(copy.deepcopy(model), request)
+    assert float(request.loss_fn(outcome.model, batch).detach()) < before
+
+
+def test_unknown_direction_is_rejected():
+    train, forget, retain, model = _tiny_problem()
+    with pytest.raises(ValueError, match="direction"):
+        get_method("gradient-ascent")(model, _request(forget, retain, len(train), 0, direction="sideways"))
+
+
+def test_retain_batch_all_uses_every_retain_sample():
+    """g_r under ``retain_batch_size: all`` is the mean gradient over the whole retain set, seen once each."""
+    train, forget, retain, model = _tiny_problem(4)
+    seen: list[torch.Tensor] = []
+
+    def recording_loss(m, batch):
+        seen.append(batch[0].detach().clone())
+        return _deterministic_loss(m, batch)
+
+    request = _request(forget, retain, len(train), 4, loss=recording_loss, optimizer="sgd", lr=1e-2,
+                       retain_batch_size="all")
+    outcome = get_method("gradient-surgery")(copy.deepcopy(model), request)
+    retain_images = torch.stack([retain[i][0] for i in range(len(retain))])
+    used = torch.cat(seen[1:])  # seen[0] is the forget batch
+    assert used.shape[0] == len(retain)
+    assert torch.equal(used.flatten(1).sort(dim=0).values, retain_images.flatten(1).sort(dim=0).values)
+    g_r = flat_gradient(model, _deterministic_loss, (retain_images,))
+    assert abs(outcome.diagnostics["cosine_forget_retain_after"][0]) < 1e-5
+    # the step is orthogonal to the full-retain gradient (SGD moves along the projected gradient)
+    delta = torch.cat([p.detach().flatten() for p in outcome.model.parameters()]) - torch.cat(
+        [p.detach().flatten() for p in model.parameters()]
+    )
+    assert abs(torch.dot(delta, g_r)) / (delta.norm() * g_r.norm()) < 1e-4
+
+
+def test_mean_gradient_in_chunks_equals_the_full_batch_gradient():
+    from unlearnbench.unlearning.gradient_steps import mean_gradient
+
+    train, forget, retain, model = _tiny_problem(5)
+    full = flat_gradient(model, _deterministic_loss, (torch.stack([retain[i][0] for i in range(len(retain))]),))
+    chunked = mean_gradient(model, _deterministic_loss, retain, "cpu", chunk=7)
+    assert torch.allclose(full, chunked, atol=1e-6)

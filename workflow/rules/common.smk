@@ -84,7 +84,7 @@ def run_inputs(wildcards):
     """Checkpoints and data a run reads, as its experiment kind declares them."""
     kind = kind_of(wildcards.experiment)
     refs = kind.pretrained(EXPERIMENTS[wildcards.experiment], wildcards.method, int(wildcards.seed))
-    models = [f"{RESULTS}/models/{wildcards.experiment}/{ref.filename()}" for ref in refs]
+    models = [f"{RESULTS}/models/{ref.experiment or wildcards.experiment}/{ref.filename()}" for ref in refs]
     return models + data_manifests(wildcards.experiment)
 
 

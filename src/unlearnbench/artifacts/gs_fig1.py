@@ -21,8 +21,7 @@ from torchvision.utils import make_grid
 
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
-from unlearnbench.artifacts.gs_table1 import forget_label, generative_status
-from unlearnbench.config import experiments_of_kind
+from unlearnbench.artifacts.gs_table1 import forget_label, generative_status, table_experiments
 
 PANELS = (("before", "original"), ("gradient-surgery", "unlearned (gradient surgery)"))
 
@@ -36,7 +35,7 @@ class GsFig1:
         seed = int(config["seeds"][0])
         return [
             RunSpec(experiment, method, seed)
-            for experiment in experiments_of_kind(config, "generative-unlearning")
+            for experiment in table_experiments(config)
             for method, _ in PANELS
         ]
 

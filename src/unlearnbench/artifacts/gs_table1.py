@@ -25,6 +25,8 @@ from unlearnbench.config import experiments_of_kind
 from unlearnbench.data import is_stand_in
 
 METRICS = ("fratio", "IS", "FID", "time")
+#: FID in every classifier space, recorded by runs with a classifier FID (readings: metric-space).
+FID_SPACES = ("FID_penultimate", "FID_logits", "FID_probabilities")
 ROW_LABELS = {
     "before": "BEFORE",
     "gradient-ascent": "GRAD.ASCNT.",
@@ -61,9 +63,15 @@ def describe_experiment(name: str, settings: Mapping[str, Any], config: Mapping[
     )
 
 
+def table_experiments(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The generative-unlearning blocks the paper's table and figure show: every block but the
+    ones that run an alternative reading (``reading:``), which only ``gs-readings`` reads."""
+    return {n: s for n, s in experiments_of_kind(config, "generative-unlearning").items() if not s.get("reading")}
+
+
 def generative_status(config: Mapping[str, Any]) -> str:
     """The status line shared by the paper-1 artifacts (they read the same experiments)."""
-    experiments = experiments_of_kind(config, "generative-unlearning")
+    experiments = table_experiments(config)
     if not experiments:
         return "not configured in this profile"
     return "configured: " + "; ".join(describe_experiment(name, s, config) for name, s in experiments.items())
@@ -83,7 +91,7 @@ class GsTable1:
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
         return [
             RunSpec(experiment, method, seed)
-            for experiment, settings in experiments_of_kind(config, "generative-unlearning").items()
+            for experiment, settings in table_experiments(config).items()
             for method in methods_of(settings)
             for seed in seeds(config)
         ]
@@ -103,11 +111,14 @@ class GsTable1:
                     "method": run["method"],
                     "seed": run["seed"],
                     **{m: run["metrics"][m] for m in METRICS},
+                    **{m: run["metrics"].get(m) for m in FID_SPACES},
                 }
             )
         frame = pd.DataFrame.from_records(records)
         keys = ["column", "experiment", "dataset", "forget", "fid_features", "stand_in", "row", "method"]
-        table = summarise(frame, keys, METRICS)
+        spaces = [m for m in FID_SPACES if frame[m].notna().any()]
+        frame[spaces] = frame[spaces].astype(float)
+        table = summarise(frame, keys, [*METRICS, *spaces])
         order = {label: i for i, label in enumerate(ROW_LABELS.values())}
         columns = list(dict.fromkeys(table["column"]))
         table["_c"] = table["column"].map(columns.index)

@@ -236,7 +236,8 @@ def _user_file(dataset: str, key: str, value: Any) -> Path:
         raise ValueError(f"dataset {dataset!r}: {key} must be a file path, got {value!r}")
     path = Path(value).expanduser().resolve()
     if not path.is_file():
-        raise FileNotFoundError(f"dataset {dataset!r}: {key} file {path} does not exist")
+        where = "" if path.parent.is_dir() else f"; its folder {path.parent} ({value!r} in the config) does not exist"
+        raise FileNotFoundError(f"dataset {dataset!r}: {key} file {path} does not exist{where}")
     return path
 
 

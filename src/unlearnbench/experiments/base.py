@@ -16,10 +16,17 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A checkpoint an experiment needs: ``models/<experiment>/<role>-seed<seed>.pt``."""
+    """A checkpoint an experiment needs: ``models/<experiment>/<role>-seed<seed>.pt``.
+
+    ``experiment`` names the block whose checkpoint it is when that is not the run's own block:
+    a block that runs one reading of ``config/readings.yaml`` (``reading: {of: ...}``) changes
+    only how unlearning or evaluation is done, so it reuses the models of the block it varies
+    instead of pretraining identical copies (``pretraining_owner``).
+    """
 
     role: str
     seed: int
+    experiment: str | None = None
 
     def filename(self) -> str:
         return f"{self.role}-seed{self.seed}.pt"
@@ -42,7 +49,38 @@ class RunContext:
     threads: int = 1
 
     def model_path(self, ref: ModelRef) -> Path:
-        return self.results_dir / "models" / self.experiment / ref.filename()
+        owner = ref.experiment or pretraining_owner(self.settings) or self.experiment
+        return self.results_dir / "models" / owner / ref.filename()
+
+
+#: Keys a reading block may change without changing what is pretrained (checked by
+#: :func:`check_reading_block`): how the methods unlearn, how runs are evaluated, which
+#: artifact reads the runs, and the reading tag itself.
+READING_KEYS = frozenset({"reading", "methods", "unlearning", "evaluation", "artifact"})
+
+
+def pretraining_owner(settings: Mapping[str, Any]) -> str | None:
+    """The block whose pretrained models a reading block reuses (``reading.of``); None otherwise."""
+    return (settings.get("reading") or {}).get("of")
+
+
+def check_reading_block(name: str, settings: Mapping[str, Any], experiments: Mapping[str, Any]) -> None:
+    """A reading block must vary its ``of`` block only in :data:`READING_KEYS`, else sharing
+    the pretrained models would be wrong; the error names the block and the keys."""
+    owner = pretraining_owner(settings)
+    if owner is None:
+        return
+    if owner not in experiments:
+        raise ValueError(f"experiments.{name}.reading.of names {owner!r}, which is not an experiment of this profile")
+    base = experiments[owner]
+    changed = sorted(
+        k for k in set(settings) | set(base) if k not in READING_KEYS and settings.get(k) != base.get(k)
+    )
+    if changed:
+        raise ValueError(
+            f"experiments.{name} is a reading of {owner} but changes {', '.join(changed)}; a reading block may "
+            f"change only {', '.join(sorted(READING_KEYS))} (it reuses {owner}'s pretrained models)"
+        )
 
 
 class ExperimentKind(Protocol):

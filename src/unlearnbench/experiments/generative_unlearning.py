@@ -11,8 +11,10 @@ latents that are fixed per experiment, so before/after grids show the same codes
 Models by column: MNIST138 uses the MLP VAE and AllCNN; CelebA the convolutional VAE
 (:mod:`unlearnbench.models.conv_vae`) and ResNet-18 (:mod:`unlearnbench.models.resnet`).
 FID features (``evaluation.fid_features``): ``classifier`` — the evaluation classifier's
-penultimate features, which is what the paper's MNIST numbers (about 0.03) must come
-from — or ``inception`` — the standard Inception FID of the CelebA column (about 30), from
+penultimate features (FID's own convention), ``classifier-logits`` or
+``classifier-probabilities`` — its pre-softmax outputs or softmax probabilities (the paper's
+MNIST numbers, about 0.03, are plausible only in such a low-dimensional space; the readings
+of ``config/readings.yaml`` compare all three) — or ``inception`` — the standard Inception FID of the CelebA column (about 30), from
 the local weights file ``evaluation.inception_weights``. The quick profile's CelebA
 stand-in uses ``classifier``: there are no Inception weights offline, and its tables say so.
 
@@ -47,9 +49,16 @@ from torch.utils.data import Subset, TensorDataset
 import unlearnbench.models.conv_vae  # noqa: F401  (registers "conv-vae")
 import unlearnbench.models.resnet  # noqa: F401  (registers "resnet18")
 from unlearnbench.data import DatasetSplits, load_dataset
-from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
 from unlearnbench.io import write_atomic, write_json
-from unlearnbench.metrics.generative import classify, fratio, frechet_distance, inception_score
+from unlearnbench.metrics.generative import (
+    CLASSIFIER_FID_SPACES,
+    classifier_outputs,
+    classify,
+    fratio,
+    frechet_distance,
+    inception_score,
+)
 from unlearnbench.models import build_model, load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.models.vae import elbo_loss
@@ -66,9 +75,10 @@ def datasets(settings: Mapping[str, Any]) -> list[str]:
 
 
 def pretrained(settings: Mapping[str, Any], method: str, seed: int) -> list[ModelRef]:
-    refs = [ModelRef("classifier", int(settings["classifier"]["seed"]))]
+    owner = pretraining_owner(settings)  # a reading block reuses its default block's models
+    refs = [ModelRef("classifier", int(settings["classifier"]["seed"]), owner)]
     if method != "retrain":
-        refs.append(ModelRef("original", seed))
+        refs.append(ModelRef("original", seed, owner))
     return refs
 
 
@@ -270,10 +280,13 @@ def classifier_feedback(classifier: torch.nn.Module, target: int, device: str):
     return feedback
 
 
+FID_FEATURES = (*CLASSIFIER_FID_SPACES, "inception")
+
+
 def fid_features(evaluation: Mapping[str, Any]) -> str:
     which = evaluation.get("fid_features", "classifier")
-    if which not in ("classifier", "inception"):
-        raise ValueError(f"evaluation.fid_features must be classifier or inception, got {which!r}")
+    if which not in FID_FEATURES:
+        raise ValueError(f"evaluation.fid_features must be one of {', '.join(FID_FEATURES)}; got {which!r}")
     return which
 
 
@@ -288,27 +301,40 @@ def _inception_weights(evaluation: Mapping[str, Any]) -> str:
 def evaluate(
     model, classifier, data: DatasetSplits, target: int, evaluation: Mapping[str, Any], seed: int, device: str
 ) -> dict[str, float]:
-    """fratio and IS (classifier softmax) and FID (classifier or Inception features) of ``n_samples`` generated images."""
+    """fratio and IS (classifier softmax) and FID of ``n_samples`` generated images.
+
+    ``FID`` is computed in the space ``evaluation.fid_features`` names. With a classifier space,
+    the FID of every classifier space is recorded too (``FID_penultimate``, ``FID_logits``,
+    ``FID_probabilities``; one pass of the classifier serves all three), so the metric-space
+    readings read the same runs; an extra space whose square root fails is NaN, while a failure
+    in the chosen space raises as pytorch-fid does.
+    """
     batch_size = int(evaluation.get("batch_size", 500))
     generator = torch.Generator(device=device).manual_seed(10_000 + seed)
     samples = generate(model, int(evaluation["n_samples"]), batch_size, generator, device)
-    probs, feats = classify(classifier, samples, batch_size=batch_size, device=device)
+    outputs = classifier_outputs(classifier, samples, batch_size=batch_size, device=device)
+    probs = outputs["probabilities"]
     reference = _reference_images(
         data, target, evaluation.get("fid_reference", "all"), evaluation.get("fid_reference_samples")
     )
-    if fid_features(evaluation) == "inception":
+    which = fid_features(evaluation)
+    metrics = {"fratio": fratio(probs, target), "IS": inception_score(probs)}
+    if which == "inception":
         from unlearnbench.metrics.inception_fid import inception_features, load_inception
 
         network = load_inception(_inception_weights(evaluation), device)
         feats = inception_features(network, samples, batch_size=batch_size, device=device)
         ref_feats = inception_features(network, reference, batch_size=batch_size, device=device)
-    else:
-        _, ref_feats = classify(classifier, reference, batch_size=batch_size, device=device)
-    return {
-        "fratio": fratio(probs, target),
-        "IS": inception_score(probs),
-        "FID": frechet_distance(feats, ref_feats),
-    }
+        metrics["FID"] = frechet_distance(feats, ref_feats)
+        return metrics
+    ref_outputs = classifier_outputs(classifier, reference, batch_size=batch_size, device=device)
+    metrics["FID"] = frechet_distance(outputs[CLASSIFIER_FID_SPACES[which]], ref_outputs[CLASSIFIER_FID_SPACES[which]])
+    for space in CLASSIFIER_FID_SPACES.values():
+        try:
+            metrics[f"FID_{space}"] = frechet_distance(outputs[space], ref_outputs[space])
+        except ValueError:
+            metrics[f"FID_{space}"] = float("nan")
+    return metrics
 
 
 @torch.no_grad()

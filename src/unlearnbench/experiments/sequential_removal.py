@@ -52,7 +52,7 @@ from torch.utils.data import Dataset, Subset
 from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.captions import with_hessian_note
 from unlearnbench.data import DatasetSplits, load_dataset
-from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
 from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
 from unlearnbench.io import read_json, write_json
 from unlearnbench.metrics.classification import accuracy, output_kl, parameter_distance
@@ -94,7 +94,7 @@ def datasets(settings: Mapping[str, Any]) -> list[str]:
 
 def pretrained(settings: Mapping[str, Any], method: str, seed: int) -> list[ModelRef]:
     # ``retrain`` reads the original too: it is the retrained model at 0 removals.
-    return [ModelRef("original", seed)]
+    return [ModelRef("original", seed, pretraining_owner(settings))]  # a reading block reuses its default's
 
 
 def load_data(ctx: RunContext) -> DatasetSplits:

@@ -81,6 +81,36 @@ def frechet_distance_from_moments(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: n
     return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean))
 
 
+#: The classifier spaces FID can be computed in (``evaluation.fid_features``), as the name of
+#: the :func:`classifier_outputs` entry each reads. The paper says "Frechet Inception Distance"
+#: and nothing more; its MNIST numbers (FID ~0.03) are plausible only in a low-dimensional
+#: space, so the readings of ``config/readings.yaml`` compare all three.
+CLASSIFIER_FID_SPACES = {
+    "classifier": "penultimate",
+    "classifier-logits": "logits",
+    "classifier-probabilities": "probabilities",
+}
+
+
+@torch.no_grad()
+def classifier_outputs(
+    classifier: nn.Module, images: torch.Tensor, batch_size: int = 500, device: str = "cpu"
+) -> dict[str, np.ndarray]:
+    """Penultimate features, logits and softmax probabilities of ``images`` in one pass.
+
+    One pass serves every FID space, so the metric-space readings cost no extra runs.
+    """
+    classifier.eval().to(device)
+    out: dict[str, list[torch.Tensor]] = {"penultimate": [], "logits": [], "probabilities": []}
+    for start in range(0, images.shape[0], batch_size):
+        h = classifier.embed(images[start : start + batch_size].to(device))
+        logits = classifier.head(h)
+        out["penultimate"].append(h.cpu())
+        out["logits"].append(logits.cpu())
+        out["probabilities"].append(torch.softmax(logits, dim=1).cpu())
+    return {name: torch.cat(parts).numpy() for name, parts in out.items()}
+
+
 @torch.no_grad()
 def classify(classifier: nn.Module, images: torch.Tensor, batch_size: int = 500, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities and penultimate features (``classifier.embed``) of ``images``."""

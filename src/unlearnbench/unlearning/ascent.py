@@ -5,15 +5,17 @@ paper requires for a fair comparison; gradient surgery first projects the forget
 onto the normal plane of a retain gradient g_r.
 
 Choices the paper leaves open, made explicit here (all configurable):
-- *Direction*: the paper writes theta <- theta - eta g_f with g_f the forget-loss gradient,
-  which would descend; since its objective (eq. 1) maximises the forget loss, we step along
-  +g_f (ascent). The projection is unaffected by the sign.
+- *Direction* (``direction``): the paper writes theta <- theta - eta g_f with g_f the
+  forget-loss gradient, which would descend; since its objective (eq. 1) maximises the forget
+  loss, we step along +g_f (``ascend``, the default). ``descend`` is the update as printed (a
+  reading of ``config/readings.yaml``). The projection is unaffected by the sign.
 - *How many updates*: ``epochs`` passes over the forget set in batches of
   ``forget_batch_size`` (``null``: the whole forget set, i.e. exactly one update step per
   epoch — the paper's "update the parameter only once (1 epoch)").
 - *Which retain samples form g_r*: for every forget batch, a fresh uniform draw of
   ``retain_batch_size`` retain samples (``null``: as many as in the forget batch) from the
-  run's generator; g_r is the gradient of their mean loss.
+  run's generator; g_r is the gradient of their mean loss. ``all``: g_r is the gradient of
+  the mean loss over the whole retain set ("a set of retain samples" read as all of D_r).
 - *Projection*: on the flat vector of all parameters, always (``projection: always``), or
   only when the gradients conflict (``projection: conflicting``, PCGrad's rule).
 - *Optimiser*: a fresh Adam (no moments from pretraining); its first step moves each weight
@@ -43,6 +45,7 @@ from unlearnbench.unlearning.gradient_steps import (
     flat_gradient,
     flat_parameters,
     forget_batches,
+    mean_gradient,
     optimiser_for,
     project_onto_normal_plane,
     retain_batch,
@@ -64,6 +67,13 @@ def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> U
     mode = hp.get("projection", "always")
     if mode not in ("always", "conflicting"):
         raise ValueError(f"projection must be 'always' or 'conflicting', got {mode!r}")
+    direction = hp.get("direction", "ascend")
+    if direction not in ("ascend", "descend"):
+        raise ValueError(f"direction must be 'ascend' or 'descend', got {direction!r}")
+    if retain_size is not None and retain_size != "all" and not (isinstance(retain_size, int) and retain_size > 0):
+        raise ValueError(f"retain_batch_size must be a positive integer, 'all' or null, got {retain_size!r}")
+    # The optimiser descends what it is handed: -grad L_f ascends the forget loss.
+    sign = -1.0 if direction == "ascend" else 1.0
     model.to(device).train()
     optimiser = optimiser_for(model, hp)
     cosines_before, cosines_after, cosines_step, steps = [], [], [], 0
@@ -71,10 +81,15 @@ def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> U
         for _ in range(epochs):
             for batch in forget_batches(request.forget, forget_batch_size, request.generator, device):
                 # Ascent: the update direction is +grad L_f, so hand the optimiser -grad L_f.
-                g_f = -flat_gradient(model, request.loss_fn, batch)
+                g_f = sign * flat_gradient(model, request.loss_fn, batch)
                 if surgery:
-                    size = retain_size or int(batch[0].shape[0])
-                    g_r = flat_gradient(model, request.loss_fn, retain_batch(request.retain, size, request.generator, device))
+                    if retain_size == "all":
+                        g_r = mean_gradient(model, request.loss_fn, request.retain, device)
+                    else:
+                        size = retain_size or int(batch[0].shape[0])
+                        g_r = flat_gradient(
+                            model, request.loss_fn, retain_batch(request.retain, size, request.generator, device)
+                        )
                     cosines_before.append(_cosine(g_f, g_r))
                     g_f = project_onto_normal_plane(g_f, g_r, only_if_conflicting=(mode == "conflicting"))
                     cosines_after.append(_cosine(g_f, g_r))
@@ -87,7 +102,11 @@ def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> U
                     cosines_step.append(_cosine(before - flat_parameters(model), g_r))
                 steps += 1
     model.eval()
-    diagnostics: dict[str, Any] = {"steps": steps, "normalisation_layers_frozen": len(frozen)}
+    diagnostics: dict[str, Any] = {
+        "steps": steps,
+        "normalisation_layers_frozen": len(frozen),
+        "direction": direction,
+    }
     if surgery:
         diagnostics.update(
             cosine_forget_retain_before=cosines_before,

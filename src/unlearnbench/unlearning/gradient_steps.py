@@ -81,3 +81,20 @@ def optimiser_for(model: nn.Module, hyperparameters: dict[str, Any]) -> torch.op
     """A fresh optimiser (no state carried over from pretraining), as a one-shot update implies."""
     spec = OptimizerSpec(name=hyperparameters.get("optimizer", "adam"), lr=float(hyperparameters.get("lr", 5e-4)))
     return spec.build(trainable(model))
+
+
+def mean_gradient(model: nn.Module, loss_fn: LossFn, dataset: Dataset, device: str, chunk: int = 1024) -> torch.Tensor:
+    """Gradient of the mean loss over *every* sample of ``dataset`` (``retain_batch_size: all``).
+
+    Computed in chunks and weighted by chunk size, which equals the full-batch gradient for a
+    loss that averages over its batch, without holding the whole set's graph in memory.
+    """
+    total, weighted = 0, None
+    for batch in DataLoader(dataset, batch_size=chunk, shuffle=False):
+        size = int((batch[0] if isinstance(batch, (tuple, list)) else batch).shape[0])
+        g = flat_gradient(model, loss_fn, to_device(batch, device)) * size
+        weighted = g if weighted is None else weighted + g
+        total += size
+    if weighted is None:
+        raise ValueError("retain_batch_size: all needs a non-empty retain set")
+    return weighted / total
