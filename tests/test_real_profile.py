@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.workflow import run_snakemake
 
 from unlearnbench.config import validate_config
 from unlearnbench.data import prepare_dataset
@@ -66,27 +64,7 @@ def test_real_profile_dry_runs_with_the_readings_artifacts(real, repo_root, tmp_
     real["published"] = str(repo_root / "config" / "published.yaml")
     configfile = tmp_path / "real.yaml"
     configfile.write_text(yaml.safe_dump(real))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(repo_root / "Snakefile"),
-            "-d",
-            str(tmp_path),
-            "--cores",
-            "2",
-            "-n",
-            "--configfile",
-            str(configfile),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    result = run_snakemake(tmp_path, "--cores", "2", "-n", "--configfile", str(configfile), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
     for target in (
@@ -122,26 +100,14 @@ def test_without_shared_data_the_bullseye_still_runs_and_the_log_names_the_folde
     )
     configfile = tmp_path / "real.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(repo_root / "Snakefile"),
-            "-d",
-            str(tmp_path / "work"),
-            "--cores",
-            "2",
-            "--workflow-profile",
-            str(repo_root / "workflow" / "profiles" / "default"),
-            "--configfile",
-            str(configfile),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    result = run_snakemake(
+        tmp_path / "work",
+        "--cores",
+        "2",
+        "--workflow-profile",
+        str(repo_root / "workflow" / "profiles" / "default"),
+        "--configfile",
+        str(configfile),
         timeout=600,
     )
     out = result.stdout + result.stderr
@@ -152,3 +118,17 @@ def test_without_shared_data_the_bullseye_still_runs_and_the_log_names_the_folde
         tmp_path / "work" / "results" / "real" / "runs" / "lc-real-bullseye" / "lcodec-cit" / "seed0.json"
     ).exists()
     assert (tmp_path / "work" / "results" / "real" / "tables" / "lc-table1-bullseye.csv").exists()
+
+
+def test_a_reading_run_expects_the_checkpoints_of_the_block_it_varies(real):
+    """The L-CODEC readings change `unlearning`, which the sequential-removal pretraining reads;
+    their runs read the default block's checkpoints and must expect that block's settings."""
+    from unlearnbench import jobconfig
+
+    reading, owner = "lc-real-retrain-reading-authors-code", "lc-real-retrain"
+    assert real["experiments"][reading]["reading"]["of"] == owner
+    expects = jobconfig.expected_pretraining(real, reading, "lcodec")
+    own = jobconfig.settings_hash(jobconfig.build(real, f"pretrain/{reading}/original"))
+    theirs = jobconfig.settings_hash(jobconfig.build(real, f"pretrain/{owner}/original"))
+    assert own != theirs  # the reading changes a key its kind's pretraining reads
+    assert expects == {"original": theirs}

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from fixtures.workflow import run_snakemake
 
 from unlearnbench.models import load_model
 
@@ -61,26 +60,7 @@ def _config(repo_root: Path) -> dict:
 
 def _build(repo_root: Path, workdir: Path, configfile: Path, *extra: str) -> subprocess.CompletedProcess:
     workdir.mkdir(parents=True)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(repo_root / "Snakefile"),
-            "-d",
-            str(workdir),
-            *extra,
-            TARGET,
-            "--configfile",
-            str(configfile),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
+    return run_snakemake(workdir, *extra, TARGET, "--configfile", str(configfile))
 
 
 def _without_timings(run: dict) -> dict:

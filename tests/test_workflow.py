@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from fixtures.workflow import run_snakemake
 
 from unlearnbench.config import validate_config
 
@@ -33,12 +33,7 @@ def _tiny_config(repo_root: Path) -> dict:
 
 
 def _snakemake(repo_root: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    # --configfile takes several values, so callers put targets and flags before it.
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(repo_root / "Snakefile"), "-d", str(workdir), "--cores", "2", *args],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
+    return run_snakemake(workdir, "--cores", "2", *args)
 
 
 def test_workflow_end_to_end(tmp_path, repo_root):

@@ -4,7 +4,6 @@ every job reads its own job config, and an edit reruns exactly the jobs that rea
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.workflow import run_snakemake
 
 from unlearnbench import jobconfig
 from unlearnbench.config import validate_config
@@ -41,27 +41,7 @@ def _tiny(repo_root: Path) -> dict:
 def _snakemake(repo_root: Path, workdir: Path, config: dict, *args: str) -> str:
     path = workdir.parent / "profile.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(repo_root / "Snakefile"),
-            "-d",
-            str(workdir),
-            "--cores",
-            "1",
-            *args,
-            "--configfile",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    result = run_snakemake(workdir, "--cores", "1", *args, "--configfile", str(path), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout + result.stderr
 

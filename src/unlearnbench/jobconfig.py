@@ -121,6 +121,23 @@ def run_settings(config: Mapping[str, Any], experiment: str, method: str) -> dic
     return block
 
 
+def expected_pretraining(config: Mapping[str, Any], experiment: str, method: str) -> dict[str, str]:
+    """Settings hash of each checkpoint a run reads, by role: what ``run`` checks on load.
+
+    A reading block (``reading: {of: ...}``) reads the checkpoints of the block it varies, so it
+    expects that block's pretraining settings, not its own (which differ in ``unlearning``).
+    """
+    from unlearnbench.experiments import get_kind
+    from unlearnbench.experiments.base import pretraining_owner
+
+    block = config["experiments"][experiment]
+    expects = {}
+    for ref in get_kind(block["kind"]).pretrained(block, method, 0):
+        owner = ref.experiment or pretraining_owner(block) or experiment
+        expects[ref.role] = settings_hash(build(config, f"pretrain/{owner}/{ref.role}"))
+    return expects
+
+
 def _global(config: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: config[key] for key in keys if key in config}
 

@@ -45,9 +45,7 @@ def job_document(scope):
     expects = {}
     if scope.startswith("run/"):
         _, experiment, method = scope.split("/", 2)
-        for ref in kind_of(experiment).pretrained(EXPERIMENTS[experiment], method, 0):
-            pretrain = jobconfig.build(config, f"pretrain/{experiment}/{ref.role}")
-            expects[ref.role] = jobconfig.settings_hash(pretrain)
+        expects = jobconfig.expected_pretraining(config, experiment, method)
     return jobconfig.wrap(scope, body, expects)
 
 
