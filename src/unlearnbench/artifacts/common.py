@@ -46,6 +46,19 @@ def save_figure(fig: plt.Figure, outputs: Sequence[Path]) -> None:
     plt.close(fig)
 
 
+def finish_figure(
+    fig: plt.Figure, title: str, table: pd.DataFrame, config: Mapping[str, Any], outputs: Sequence[Path]
+) -> None:
+    """Title a figure with its profile, seed count and stand-in note, lay it out and save it."""
+    n_seeds = int(table["n_seeds"].max()) if len(table) else 0
+    fig.suptitle(
+        title_with_data_note(f"{title} (profile {config.get('profile', '?')}, {n_seeds} seed(s))", table),
+        fontsize=9,
+    )
+    fig.tight_layout()
+    save_figure(fig, outputs)
+
+
 def seeds(config: Mapping[str, Any]) -> list[int]:
     return [int(s) for s in config["seeds"]]
 

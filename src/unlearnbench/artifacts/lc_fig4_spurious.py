@@ -18,7 +18,11 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import read_runs, save_figure, summarise, title_with_data_note
+from unlearnbench.artifacts.common import (
+    finish_figure,
+    read_runs,
+    summarise,
+)
 from unlearnbench.config import experiments_of_kind
 from unlearnbench.experiments.removal_variants import seeds_of
 
@@ -125,15 +129,7 @@ class LcFig4Spurious:
             ax.grid(alpha=0.3, axis="y")
         axes[0][0].set_ylabel(f"test accuracy ({table['target'].iloc[0]})")
         axes[0][0].legend(fontsize=6, loc="lower left")
-        seeds = int(table["n_seeds"].max()) if len(table) else 0
-        fig.suptitle(
-            title_with_data_note(
-                f"{self.title} (profile {config.get('profile', '?')}, {seeds} seed(s))", table
-            ),
-            fontsize=9,
-        )
-        fig.tight_layout()
-        save_figure(fig, outputs)
+        finish_figure(fig, self.title, table, config, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
         experiments = experiments_of_kind(config, KIND)

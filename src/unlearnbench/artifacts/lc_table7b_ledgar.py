@@ -17,7 +17,11 @@ from typing import Any
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import read_runs, save_figure, summarise, title_with_data_note
+from unlearnbench.artifacts.common import (
+    finish_figure,
+    read_runs,
+    summarise,
+)
 from unlearnbench.captions import with_hessian_note
 from unlearnbench.config import experiments_of_kind
 from unlearnbench.experiments.removal_variants import seeds_of, variants
@@ -152,15 +156,7 @@ class LcTable7bLedgar:
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6)
-        seeds = int(table["n_seeds"].max()) if len(table) else 0
-        fig.suptitle(
-            title_with_data_note(
-                f"{self.title} (profile {config.get('profile', '?')}, {seeds} seed(s))", table
-            ),
-            fontsize=9,
-        )
-        fig.tight_layout()
-        save_figure(fig, outputs)
+        finish_figure(fig, self.title, table, config, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
         experiments = experiments_of_kind(config, KIND)
