@@ -45,8 +45,8 @@ def _peak_rss_mib() -> float:
 
 
 def child(solver: str, size: int, samples: int, device: str, out: Path) -> None:
+    from unlearnbench.batching import as_tensors
     from unlearnbench.models.classifiers import LogisticRegression, cross_entropy_loss
-    from unlearnbench.newton.batches import as_tensors
     from unlearnbench.newton.hessian import BlockLoss
     from unlearnbench.newton.settings import NewtonSettings
     from unlearnbench.newton.slices import block_from_slices, slice_layers

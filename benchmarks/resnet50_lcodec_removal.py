@@ -38,10 +38,10 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
+from unlearnbench.batching import as_tensors
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.models.zoo import cifar_resnet18, cifar_resnet50
 from unlearnbench.newton.activations import perturbed_activations
-from unlearnbench.newton.batches import as_tensors
 from unlearnbench.newton.gradient_bank import GradientBankCallback
 from unlearnbench.newton.selection import select_slices
 from unlearnbench.newton.settings import NewtonSettings

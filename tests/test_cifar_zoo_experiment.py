@@ -12,7 +12,7 @@ from unlearnbench.config import ConfigError, validate_config
 from unlearnbench.data import prepare_dataset, registry
 from unlearnbench.experiments import cifar_zoo, get_kind
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.io import read_json
+from unlearnbench.storage import read_json
 
 BLOCK = {
     "kind": "cifar-zoo",

@@ -8,7 +8,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from unlearnbench.data import load_dataset, prepare_dataset
-from unlearnbench.io import read_json
+from unlearnbench.storage import read_json
 
 
 @pytest.fixture(scope="module")

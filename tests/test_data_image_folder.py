@@ -8,7 +8,7 @@ from fixtures.writers import write_image_folder
 
 from unlearnbench.data import UnknownClassError, load_dataset, prepare_dataset
 from unlearnbench.data.image_folder import LabelsCsvError
-from unlearnbench.io import read_json
+from unlearnbench.storage import read_json
 
 
 def _level(class_index: torch.Tensor) -> torch.Tensor:

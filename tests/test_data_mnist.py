@@ -13,7 +13,7 @@ from unlearnbench.data import (
     prepare_dataset,
 )
 from unlearnbench.data import mnist as mnist_kind
-from unlearnbench.io import read_json
+from unlearnbench.storage import read_json
 
 UNREACHABLE = "http://127.0.0.1:9/"
 

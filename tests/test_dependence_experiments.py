@@ -13,7 +13,7 @@ from unlearnbench.artifacts.lc_table1_bullseye import ARTIFACT as TABLE1
 from unlearnbench.data.download import ChecksumMismatchError, DatasetUnavailableError
 from unlearnbench.experiments import bullseye, codec_speed
 from unlearnbench.experiments.base import RunContext
-from unlearnbench.io import read_json
+from unlearnbench.storage import read_json
 
 BULLSEYE = {"kind": "bullseye", "n_samples": 120, "n_trials": 5, "inputs": ["raw", "feature-maps"],
             "max_conditioning": 1, "feature_map": {"epochs": 1, "batch_size": 60, "decoder_hidden": 16}}  # fmt: skip

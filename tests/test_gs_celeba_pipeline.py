@@ -15,7 +15,7 @@ from unlearnbench.config import validate_config
 from unlearnbench.data import prepare_dataset, registry
 from unlearnbench.experiments import generative_unlearning as gu
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.io import read_json, write_json
+from unlearnbench.storage import read_json, write_json
 
 CELEBA_BLOCK = {
     "kind": "generative-unlearning",

@@ -15,8 +15,8 @@ from unlearnbench.artifacts import lc_fig5_mnist_logreg, lc_fig6_retrain, lc_fig
 from unlearnbench.data import prepare_dataset
 from unlearnbench.experiments import sequential_removal as kind
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.io import read_json
 from unlearnbench.models import load_model
+from unlearnbench.storage import read_json
 
 SETTINGS = {
     "kind": "sequential-removal",

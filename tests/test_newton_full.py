@@ -8,8 +8,8 @@ from torch.utils.data import Subset, TensorDataset
 
 import unlearnbench.unlearning.newton_full  # noqa: F401  (registers the method)
 import unlearnbench.unlearning.newton_kfac  # noqa: F401
+from unlearnbench.batching import as_tensors
 from unlearnbench.models.classifiers import MLP, LogisticRegression, cross_entropy_loss
-from unlearnbench.newton.batches import as_tensors
 from unlearnbench.newton.hessian import BlockLoss
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, slice_layers

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.utils.data import Subset, TensorDataset
 
+from unlearnbench.batching import as_tensors
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.newton.activations import perturbed_activations
-from unlearnbench.newton.batches import as_tensors
 from unlearnbench.newton.noise import noise_scale
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, gather, scatter_, slice_layers, slice_names

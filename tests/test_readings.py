@@ -12,8 +12,8 @@ from unlearnbench.artifacts import get_artifact
 from unlearnbench.artifacts.gs_table1 import table_experiments
 from unlearnbench.experiments.base import ModelRef, RunContext, check_reading_block
 from unlearnbench.experiments.generative_unlearning import pretrained
-from unlearnbench.io import write_json
 from unlearnbench.readings import load_readings
+from unlearnbench.storage import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = {

@@ -24,7 +24,7 @@ from torch.utils.data import Subset, TensorDataset
 from unlearnbench import jobconfig
 from unlearnbench.config import ConfigError, load_config, validate_config
 from unlearnbench.data import DatasetNotPreparedError, load_dataset, prepare_dataset
-from unlearnbench.io import (
+from unlearnbench.storage import (
     CorruptCheckpointError,
     CorruptResultError,
     load_checkpoint,

@@ -13,7 +13,7 @@ from torch.utils.data import Subset, TensorDataset
 from unlearnbench.artifacts.lc_table7b_ledgar import ARTIFACT
 from unlearnbench.experiments import get_kind
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.experiments.removal_variants import find_variant, variants
+from unlearnbench.experiments.method_variants import find_variant, variants
 from unlearnbench.experiments.text_removal import perturbed_text_features, removal_candidates, text_unlearn
 from unlearnbench.models.text import (
     DistilBertMultilabel,

@@ -14,9 +14,9 @@ from unlearnbench.data import prepare_dataset, registry
 from unlearnbench.data.download import md5sum
 from unlearnbench.experiments import face_scrubbing
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.io import read_json
 from unlearnbench.models import load_model
 from unlearnbench.models.vggface import VGGFace, VGGFaceWeightsError
+from unlearnbench.storage import read_json
 
 BLOCK = {
     "kind": "face-scrubbing",

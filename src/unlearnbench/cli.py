@@ -84,7 +84,7 @@ def _verify_inputs(ctx, kind, method: str, seed: int) -> None:
     or left from an older config) stops the run before it produces a number for the wrong
     model. Loading also verifies the checkpoint's content checksum.
     """
-    from unlearnbench.io import CorruptCheckpointError, load_checkpoint
+    from unlearnbench.storage import CorruptCheckpointError, load_checkpoint
 
     expects = _JOB.get("expects") or {}
     for ref in kind.pretrained(ctx.settings, method, seed):
@@ -134,8 +134,8 @@ def cmd_run(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def cmd_aggregate(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from unlearnbench.artifacts import get_artifact
-    from unlearnbench.artifacts.common import STAND_IN_NOTE, any_stand_in
-    from unlearnbench.io import write_text
+    from unlearnbench.artifacts.summaries import STAND_IN_NOTE, any_stand_in
+    from unlearnbench.storage import write_text
 
     _check_scope(args, f"table/{args.artifact}")
     artifact = get_artifact(args.artifact)
@@ -165,7 +165,7 @@ def cmd_compare(args: argparse.Namespace, config: dict[str, Any]) -> None:
     import pandas as pd
 
     from unlearnbench.comparison import compare, counts_line, load_published, to_markdown
-    from unlearnbench.io import write_text
+    from unlearnbench.storage import write_text
 
     _check_scope(args, "compare")
     if bool(args.claims) != bool(args.claims_csv):
@@ -270,8 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_config(path: str) -> dict[str, Any]:
     """A job config (JSON written by the workflow) as is, or a profile YAML, validated."""
-    from unlearnbench.io import read_json
     from unlearnbench.jobconfig import is_job_config
+    from unlearnbench.storage import read_json
 
     _JOB.clear()
     if path.endswith(".json"):
@@ -288,8 +288,8 @@ def read_config(path: str) -> dict[str, Any]:
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from unlearnbench.data import DatasetNotPreparedError, DatasetUnavailableError
     from unlearnbench.data.subsets import UnknownClassError
-    from unlearnbench.io import CorruptCheckpointError, CorruptResultError
     from unlearnbench.jobconfig import JobConfigError
+    from unlearnbench.storage import CorruptCheckpointError, CorruptResultError
     from unlearnbench.unlearning.base import InvalidForgetSetError
 
     return (JobConfigError, CorruptCheckpointError, CorruptResultError, DatasetNotPreparedError,

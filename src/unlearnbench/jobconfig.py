@@ -69,7 +69,7 @@ def _experiment_datasets(config: Mapping[str, Any], experiment: str) -> list[str
 def _methods_matching(methods: Any, method: str) -> Any:
     """The entries of ``methods`` a run named ``method`` reads.
 
-    Run variants are named ``<method>_eps<epsilon>[_<label>]`` (see ``removal_variants``); an
+    Run variants are named ``<method>_eps<epsilon>[_<label>]`` (see ``method_variants``); an
     entry matches its own name and its variants. A run of no configured method (the
     generative kind's ``before``, the model as pretrained) reads none of them.
     """

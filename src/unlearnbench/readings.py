@@ -192,7 +192,7 @@ class ReadingsTable:
         return shown.to_markdown(index=False, floatfmt=".4g") + note
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt, save_figure
+        from unlearnbench.artifacts.figures import plt, save_figure
 
         fixed = {"default", "within tolerance", "outside tolerance", "not comparable"}
         numeric = [c for c in self.figure_columns if c in table] or [

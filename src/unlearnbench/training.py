@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from unlearnbench.io import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from unlearnbench.provenance import config_hash
+from unlearnbench.storage import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from unlearnbench.timing import Stopwatch
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]

@@ -116,7 +116,7 @@ def all_targets():
 
 def write_job_config(scope, digest, path, log_path):
     """Write the job config of ``scope``; refuse if the settings no longer hash to ``digest``."""
-    from unlearnbench.io import write_text
+    from unlearnbench.storage import write_text
 
     document = job_document(scope)
     if jobconfig.file_hash(document) != digest:

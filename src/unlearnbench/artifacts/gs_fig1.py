@@ -20,8 +20,9 @@ import torch
 from torchvision.utils import make_grid
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
+from unlearnbench.artifacts.figures import save_figure
 from unlearnbench.artifacts.gs_table1 import forget_label, generative_status, table_experiments
+from unlearnbench.artifacts.summaries import read_runs, title_with_data_note
 
 PANELS = (("before", "original"), ("gradient-surgery", "unlearned (gradient surgery)"))
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from unlearnbench.artifacts import gs_table1
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import seeds
+from unlearnbench.artifacts.summaries import seeds
 from unlearnbench.readings import FID_SPACE_OF, ReadingsTable
 
 SHOWN = ("fratio", "IS", "FID", "time")

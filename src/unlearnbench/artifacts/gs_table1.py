@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import read_runs, save_figure, seeds, summarise, title_with_data_note
+from unlearnbench.artifacts.figures import save_figure
+from unlearnbench.artifacts.summaries import read_runs, seeds, summarise, title_with_data_note
 from unlearnbench.config import experiments_of_kind
 from unlearnbench.data import is_stand_in
 

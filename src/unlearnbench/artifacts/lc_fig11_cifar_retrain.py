@@ -38,7 +38,8 @@ class CifarRetrainFigure:
         return cifar_zoo.aggregate_runs(run_files)
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt, save_figure, title_with_data_note
+        from unlearnbench.artifacts.figures import plt, save_figure
+        from unlearnbench.artifacts.summaries import title_with_data_note
 
         experiments = list(dict.fromkeys(table["experiment"]))
         fig, axes = plt.subplots(

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import (
+from unlearnbench.artifacts.figures import save_figure
+from unlearnbench.artifacts.summaries import (
     configured_methods,
     read_runs,
-    save_figure,
     seeds,
     summarise,
     title_with_data_note,

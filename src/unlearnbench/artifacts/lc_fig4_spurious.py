@@ -18,13 +18,10 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import (
-    finish_figure,
-    read_runs,
-    summarise,
-)
+from unlearnbench.artifacts.figures import finish_figure
+from unlearnbench.artifacts.summaries import read_runs, summarise
 from unlearnbench.config import experiments_of_kind
-from unlearnbench.experiments.removal_variants import seeds_of
+from unlearnbench.experiments.method_variants import seeds_of
 
 KIND = "spurious-features"
 LABELS = {
@@ -99,7 +96,7 @@ class LcFig4Spurious:
         return summarise(frame, keys, ["accuracy"])
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt
+        from unlearnbench.artifacts.figures import plt
 
         panels = list(table.groupby(["experiment", "regularisation"], sort=False))
         fig, axes = plt.subplots(1, len(panels), figsize=(3.8 * len(panels), 3.6), squeeze=False, sharey=True)

@@ -46,7 +46,8 @@ class CifarZooFigure:
         return cifar_zoo.aggregate_runs(run_files, sorted(methods) if methods else None)
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt, save_figure, title_with_data_note
+        from unlearnbench.artifacts.figures import plt, save_figure
+        from unlearnbench.artifacts.summaries import title_with_data_note
 
         fig, axes = plt.subplots(1, len(PANELS), figsize=(4.4 * len(PANELS), 3.6), squeeze=False)
         several_methods = table["method"].nunique() > 1

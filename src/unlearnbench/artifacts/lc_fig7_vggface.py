@@ -47,7 +47,8 @@ class VGGFaceFigure:
         return face_scrubbing.aggregate_runs(run_files)
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt, save_figure, title_with_data_note
+        from unlearnbench.artifacts.figures import plt, save_figure
+        from unlearnbench.artifacts.summaries import title_with_data_note
 
         groups = list(table.groupby(["experiment", "method"], sort=False))
         fig, axes = plt.subplots(

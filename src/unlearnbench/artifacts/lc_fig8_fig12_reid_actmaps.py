@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import read_runs, save_figure, title_with_data_note
+from unlearnbench.artifacts.figures import save_figure
 from unlearnbench.artifacts.lc_sec7_4_reid_map import KIND, reid_runs, reid_status
+from unlearnbench.artifacts.summaries import read_runs, title_with_data_note
 from unlearnbench.config import experiments_of_kind
 
 #: The dataset of the paper's activation-map figures (Fig. 8 and Fig. 12).
@@ -83,7 +84,7 @@ class LcFig8Fig12ReidActmaps:
         return table.drop(columns=["actmaps_file"]).to_markdown(index=False)
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt
+        from unlearnbench.artifacts.figures import plt
         from unlearnbench.metrics.activation_maps import normalise_map, overlay
 
         runs = list(table.groupby(["experiment", "method", "epsilon"], sort=False))

@@ -17,14 +17,11 @@ from typing import Any
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.common import (
-    finish_figure,
-    read_runs,
-    summarise,
-)
+from unlearnbench.artifacts.figures import finish_figure
+from unlearnbench.artifacts.summaries import read_runs, summarise
 from unlearnbench.captions import with_hessian_note
 from unlearnbench.config import experiments_of_kind
-from unlearnbench.experiments.removal_variants import seeds_of, variants
+from unlearnbench.experiments.method_variants import seeds_of, variants
 
 KIND = "text-removal"
 METRICS = (
@@ -122,7 +119,7 @@ class LcTable7bLedgar:
         return "\n".join(blocks)
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt
+        from unlearnbench.artifacts.figures import plt
 
         groups = list(table.groupby(["removed_label", "method"], sort=False))
         fig, axes = plt.subplots(1, len(groups), figsize=(5.0 * len(groups), 3.8), squeeze=False)

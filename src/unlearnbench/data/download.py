@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from unlearnbench import __version__
-from unlearnbench.io import atomic_path
+from unlearnbench.storage import atomic_path
 
 CHUNK_BYTES = 1 << 20
 DEFAULT_TIMEOUT_S = 60.0

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from unlearnbench.data.download import DatasetUnavailableError
-from unlearnbench.io import read_json, write_json, write_text
+from unlearnbench.storage import read_json, write_json, write_text
 
 HUB_ID = "lex_glue"
 HUB_CONFIG = "ledgar"

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from unlearnbench.data.download import DatasetUnavailableError
-from unlearnbench.io import load_checkpoint, read_json, save_checkpoint, write_json
+from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
 
 STANDIN_FOLDER = "market1501-standin"
 MARKET_SUBDIR = ("market1501", "Market-1501-v15.09.15")

@@ -28,7 +28,7 @@ from torch.utils.data import TensorDataset
 from unlearnbench import __version__
 from unlearnbench.data.download import md5sum
 from unlearnbench.data.subsets import class_codes, merge_class_requests, select_classes
-from unlearnbench.io import load_checkpoint, read_json, save_checkpoint, write_json
+from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
 
 MANIFEST_NAME = "manifest.json"
 PREPARED_NAME = "prepared.pt"

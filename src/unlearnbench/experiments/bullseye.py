@@ -44,8 +44,8 @@ from unlearnbench.dependence.bullseye import (
 from unlearnbench.dependence.cit import cmi_test, lcodec_test, markov_blanket
 from unlearnbench.dependence.foci import lfoci
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.io import write_json
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import write_json
 from unlearnbench.timing import Stopwatch
 
 KIND = "bullseye"

@@ -41,11 +41,11 @@ from unlearnbench.captions import with_hessian_note
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.unchanged import unchanged_summary
-from unlearnbench.io import write_json
 from unlearnbench.models import load_model
 from unlearnbench.models import zoo as _zoo  # noqa: F401  (registers the zoo models)
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import write_json
 from unlearnbench.unlearning import UnlearningRequest, get_method
 
 KIND = "cifar-zoo"
@@ -253,7 +253,7 @@ def aggregate_runs(run_files: Sequence[Path], methods: Sequence[str] | None = No
     """
     import pandas as pd
 
-    from unlearnbench.artifacts.common import summarise
+    from unlearnbench.artifacts.summaries import summarise
 
     frame = pd.DataFrame.from_records(checkpoint_records(seq.read_runs(run_files)))
     if methods is not None:

@@ -39,8 +39,8 @@ import torch
 
 from unlearnbench.dependence.foci import foci, lfoci
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.io import write_json, write_text
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import write_json, write_text
 from unlearnbench.timing import Stopwatch
 
 KIND = "codec-speed"

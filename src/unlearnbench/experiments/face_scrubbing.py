@@ -41,7 +41,6 @@ from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.unchanged import unchanged_summary
-from unlearnbench.io import write_json
 from unlearnbench.metrics.classification import accuracy
 from unlearnbench.metrics.privacy import membership_auc
 from unlearnbench.models import load_model, save_model
@@ -49,6 +48,7 @@ from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.models.vggface import VGGFace, load_vggface_weights
 from unlearnbench.newton.gradient_bank import GradientBankCallback, store_in_meta
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import write_json
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
 
 KIND = "face-scrubbing"
@@ -312,7 +312,7 @@ def aggregate_runs(run_files: Sequence[Path]):
     """Mean/std over seeds per (experiment, method, removals), with ``column``/``row`` keys."""
     import pandas as pd
 
-    from unlearnbench.artifacts.common import summarise
+    from unlearnbench.artifacts.summaries import summarise
 
     records = []
     for payload in seq.read_runs(run_files):

@@ -50,7 +50,6 @@ import unlearnbench.models.conv_vae  # noqa: F401  (registers "conv-vae")
 import unlearnbench.models.resnet  # noqa: F401  (registers "resnet18")
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
-from unlearnbench.io import write_atomic, write_json
 from unlearnbench.metrics.generative import (
     CLASSIFIER_FID_SPACES,
     classifier_outputs,
@@ -63,6 +62,7 @@ from unlearnbench.models import build_model, load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.models.vae import elbo_loss
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import write_atomic, write_json
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
 from unlearnbench.unlearning import get_method
 from unlearnbench.unlearning.feature_unlearning import FeedbackRequest

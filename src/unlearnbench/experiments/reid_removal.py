@@ -44,20 +44,20 @@ from torch.utils.data import Subset, TensorDataset
 
 from unlearnbench.data.market1501 import ReidData, denormalise, image_tensors, load_reid, normalise
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.experiments.removal_variants import (
+from unlearnbench.experiments.method_variants import (
     Variant,
     checkpoint_schedule,
     find_variant,
     hyperparameters,
 )
 from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
-from unlearnbench.io import write_atomic, write_json
 from unlearnbench.metrics.activation_maps import activation_maps, map_change
 from unlearnbench.metrics.reid import extract_features, identity_retrieval, retrieval_metrics
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.reid import MODEL_NAME, ReidLoss, ReidNet, ReidRecipe, activation_layer, train_reid
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import write_atomic, write_json
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
 from unlearnbench.unlearning import UnlearningRequest, get_method

@@ -54,7 +54,6 @@ from unlearnbench.captions import with_hessian_note
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
 from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
-from unlearnbench.io import read_json, write_json
 from unlearnbench.metrics.classification import accuracy, output_kl, parameter_distance
 from unlearnbench.metrics.gradients import dataset_gradient_norm, sample_gradient_norm, sample_loss
 from unlearnbench.metrics.privacy import membership_auc
@@ -63,6 +62,7 @@ from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.newton.gradient_bank import META_KEY, GradientBankCallback, store_in_meta
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import read_json, write_json
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
 from unlearnbench.unlearning import UnlearningRequest, get_method
@@ -575,7 +575,7 @@ class SequentialRemovalFigure:
         return run_specs(config, self.name)
 
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
-        from unlearnbench.artifacts.common import summarise
+        from unlearnbench.artifacts.summaries import summarise
 
         frame = checkpoint_frame(read_runs(run_files))
         keys = ["experiment", "dataset", "stand_in", "weight_decay", "method", "removals"]
@@ -583,7 +583,8 @@ class SequentialRemovalFigure:
         return summarise(frame, keys, metrics)
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.common import plt, save_figure, title_with_data_note
+        from unlearnbench.artifacts.figures import plt, save_figure
+        from unlearnbench.artifacts.summaries import title_with_data_note
 
         fig, axes = plt.subplots(1, len(self.panels), figsize=(4.2 * len(self.panels), 3.4), squeeze=False)
         several = table["experiment"].nunique() > 1

@@ -43,9 +43,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.io import load_checkpoint, read_json, save_checkpoint, write_json
 from unlearnbench.metrics.markov_blanket import markov_blanket, subgroup_accuracy
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
 

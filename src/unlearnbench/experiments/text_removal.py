@@ -42,14 +42,13 @@ from torch.utils.data import Subset, TensorDataset
 
 from unlearnbench.data.ledgar import LedgarData, label_index, load_ledgar
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.experiments.removal_variants import (
+from unlearnbench.experiments.method_variants import (
     Variant,
     checkpoint_schedule,
     find_variant,
     hyperparameters,
 )
 from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
-from unlearnbench.io import write_json
 from unlearnbench.metrics.multilabel import evaluate_multilabel
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.text import (
@@ -68,6 +67,7 @@ from unlearnbench.models.text import (
 )
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
+from unlearnbench.storage import write_json
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
 from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from unlearnbench.newton.batches import as_tensors, iter_batches
+from unlearnbench.batching import as_tensors, iter_batches
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from unlearnbench.newton.batches import as_tensors, iter_batches, n_samples
+from unlearnbench.batching import as_tensors, iter_batches, n_samples
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
 

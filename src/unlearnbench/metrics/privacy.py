@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import Dataset
 
-from unlearnbench.newton.batches import as_tensors, iter_batches
+from unlearnbench.batching import as_tensors, iter_batches
 
 
 @torch.no_grad()

@@ -13,9 +13,9 @@ from typing import Any
 
 from torch import nn
 
-from unlearnbench.io import CorruptCheckpointError, load_checkpoint, save_checkpoint
 from unlearnbench.models.classifiers import MLP, AllCNN, LogisticRegression
 from unlearnbench.models.vae import MLPVAE
+from unlearnbench.storage import CorruptCheckpointError, load_checkpoint, save_checkpoint
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp-vae": MLPVAE,

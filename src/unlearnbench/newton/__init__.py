@@ -16,7 +16,7 @@ own module so that it can be tested and swapped on its own:
   finite-difference Hessian;
 - :mod:`~unlearnbench.newton.settings` and :mod:`~unlearnbench.newton.pipeline`: the
   hyperparameters and the methods end to end.
-- :mod:`~unlearnbench.newton.batches`: datasets as tensors, sliced into batches (the
+- :mod:`~unlearnbench.batching` (outside this package: metrics use it too): datasets as tensors, sliced into batches (the
   Hessian-vector products pass over the retain set many times).
 
 The registered methods (``lcodec``, ``newton-full``, ``newton-random``, ``newton-kfac``)

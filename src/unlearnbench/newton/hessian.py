@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearnbench.newton.batches import Tensors, iter_batches, n_samples
+from unlearnbench.batching import Tensors, iter_batches, n_samples
 from unlearnbench.newton.slices import Block, gather, substitute
 
 HESSIANS = ("exact", "dense", "finite-difference")

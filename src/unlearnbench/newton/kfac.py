@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnbench.newton.batches import Tensors, iter_batches, n_samples
+from unlearnbench.batching import Tensors, iter_batches, n_samples
 from unlearnbench.newton.slices import SliceLayer
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]

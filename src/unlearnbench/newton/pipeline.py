@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from unlearnbench.batching import Tensors, as_tensors, n_samples
 from unlearnbench.newton.activations import perturbed_activations
-from unlearnbench.newton.batches import Tensors, as_tensors, n_samples
 from unlearnbench.newton.kfac import kfac_factors, kfac_solve, layer_matrix
 from unlearnbench.newton.noise import add_noise, noise_scale
 from unlearnbench.newton.selection import Selection, select_slices

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearnbench.newton.batches import Tensors, n_samples
+from unlearnbench.batching import Tensors, n_samples
 from unlearnbench.newton.hessian import (
     BlockLoss,
     RankOneTerm,

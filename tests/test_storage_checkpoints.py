@@ -6,9 +6,15 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from unlearnbench.io import CorruptCheckpointError, load_checkpoint, save_checkpoint, write_atomic, write_json
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.classifiers import MLP, cross_entropy_loss
+from unlearnbench.storage import (
+    CorruptCheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    write_atomic,
+    write_json,
+)
 from unlearnbench.training import OptimizerSpec, fit
 
 

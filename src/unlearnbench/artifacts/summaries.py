@@ -1,4 +1,4 @@
-"""Helpers shared by artifact modules: reading run files, summarising seeds, labels, saving figures."""
+"""Reading run files and summarising them over seeds: the table side every artifact shares."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from unlearnbench.io import read_json, write_atomic  # noqa: E402
+from unlearnbench.storage import read_json
 
 STAND_IN_NOTE = "STAND-IN DATA (not the paper's dataset; numbers are not comparable to the paper)"
 
@@ -36,27 +32,6 @@ def any_stand_in(table: pd.DataFrame) -> bool:
 
 def title_with_data_note(title: str, table: pd.DataFrame) -> str:
     return f"{title}\n{STAND_IN_NOTE}" if any_stand_in(table) else title
-
-
-def save_figure(fig: plt.Figure, outputs: Sequence[Path]) -> None:
-    """Save ``fig`` to every output path (format from the suffix), atomically, then close it."""
-    for path in map(Path, outputs):
-        fmt = path.suffix.lstrip(".")
-        write_atomic(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight"))
-    plt.close(fig)
-
-
-def finish_figure(
-    fig: plt.Figure, title: str, table: pd.DataFrame, config: Mapping[str, Any], outputs: Sequence[Path]
-) -> None:
-    """Title a figure with its profile, seed count and stand-in note, lay it out and save it."""
-    n_seeds = int(table["n_seeds"].max()) if len(table) else 0
-    fig.suptitle(
-        title_with_data_note(f"{title} (profile {config.get('profile', '?')}, {n_seeds} seed(s))", table),
-        fontsize=9,
-    )
-    fig.tight_layout()
-    save_figure(fig, outputs)
 
 
 def seeds(config: Mapping[str, Any]) -> list[int]:
