@@ -165,4 +165,4 @@ def svc_mia_efficacy(
     x = np.concatenate([members[take_members], nonmembers[take_nonmembers]])
     y = np.concatenate([np.ones(take_members.size), np.zeros(take_nonmembers.size)])
     attack = SVC(C=3.0, kernel="rbf", gamma="auto", random_state=0).fit(x, y)
-    return float(1.0 - attack.predict(forget).mean())
+    return float(np.mean(attack.predict(forget) == 0))
