@@ -57,12 +57,10 @@ from scipy.spatial import cKDTree
 from unlearnbench.dependence import groups as groups_module
 from unlearnbench.dependence import kdtree as kdtree_module
 from unlearnbench.dependence.groups import (
-    MAX_PATTERNS,
     BaseGroups,
     column_codes,
     grouped_neighbours,
     looks_discrete,
-    separated,
 )
 from unlearnbench.dependence.kdtree import kdtree_neighbours
 
@@ -197,8 +195,7 @@ def choose_paths(
             column = cands_np[:, j]
             if strategy == "groups" or looks_discrete(column):
                 values, codes = column_codes(column)
-                worth = groups.count * values.size <= min(MAX_PATTERNS, n // 2) and separated(values)
-                if strategy == "groups" or worth:
+                if strategy == "groups" or groups.fits(values):
                     path, extra = "groups", (groups, values, codes)
         if strategy == "groups" and path != "groups":
             raise ValueError("strategy 'groups' could not group this data")
@@ -511,7 +508,7 @@ def _tree_shortlist(
     k = min(k, n - 2)
     points = base.detach().numpy()
     ids = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
-    tree_d, idx = tree.query(points[ids], k=k + 2)
+    tree_d, idx = tree.query(points[ids], k=k + 2, workers=kdtree_module.query_workers())
     is_self = idx == ids[:, None]
     drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k + 1)  # self, else the farthest
     keep = np.ones_like(idx, dtype=bool)
