@@ -225,4 +225,3 @@ def test_tree_shortlists_and_per_candidate_trees_equal_dense_on_many_rows(base_d
     dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u, strategy="pruned"), dense)
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)
-
