@@ -1,7 +1,14 @@
 """FOCI against the R package FOCI 0.1.3 and against this suite's brute-force path, in one run.
 
-    python benchmarks/dependence.py --foci-src /path/to/FOCI-0.1.3 [--cases 1000x100,celeba]
+    python benchmarks/dependence.py --foci-src /path/to/FOCI-0.1.3 [--cases 1000x100,celeba,fig3]
         [--r-timeout 1800] [--brute-timeout 600] [--threads 1] [--device cpu]
+
+The issue's whole grid with bounded time (every process is stopped at its timeout; a stopped
+R run is a lower bound on R's time, printed ``>= T``, and the ratio then ``>= r``):
+
+    python benchmarks/dependence.py --foci-src /tmp/FOCI-src \
+        --cases 1000x100,1000x2000,5000x100,5000x2000,20000x100,20000x2000,celeba,fig3 \
+        --r-timeout 900 --brute-timeout 300 --ours-timeout 900 --fig3-timeout 1200 --json out.json
 
 Cases (``--cases``, comma-separated; default all of the issue's): ``NxP`` is the R package's
 example, ``X`` standard Gaussian (n x p) and ``y = x1 x10 + x20^2 + 0.1 noise``; ``celeba`` is
@@ -9,6 +16,14 @@ a binary table of CelebA's shape (202,599 x 40, the suite's labelled stand-in ge
 :func:`unlearnbench.experiments.codec_speed.synthetic_attribute_table`), target ``Male``, the
 other 39 attributes the candidates; ``celeba:N`` subsamples N rows. Every case is full FOCI
 with the stopping rule (no ``max_features``), seed 0, standardised as the R package does.
+
+``fig3`` (``fig3:N`` for N rows) is the paper profile's Fig. 3 at full size: the same stand-in
+table (202,599 x 40), every one of the 40 attributes in turn the target, FOCI and then L-FOCI,
+through the experiment's own code (:func:`unlearnbench.experiments.codec_speed.time_selection`),
+each method in its own process with ``--fig3-threads`` threads (default 1), both at once: two
+cores, one per method, as the paper profile's two codec-speed jobs (measured under load, two
+torch threads in one process were several times slower than one on these small per-step
+operations). The target is both done within 10 minutes of wall time. No R or brute-force column.
 
 Three timings per case, each in its own process (so a slow one can be stopped):
 
@@ -37,12 +52,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CASES = "1000x100,1000x2000,5000x100,5000x2000,20000x100,20000x2000,celeba"
+DEFAULT_CASES = "1000x100,1000x2000,5000x100,5000x2000,20000x100,20000x2000,celeba,fig3"
 CELEBA_TARGET = "Male"
+GRID_EPILOG = """the issue's whole grid, bounded: at most 4.5 h if every timeout is hit, about 1 h expected
+(a stopped R run prints '>= T', a lower bound on R's time):
+  python benchmarks/dependence.py --foci-src /tmp/FOCI-src \\
+      --cases 1000x100,1000x2000,5000x100,5000x2000,20000x100,20000x2000,celeba,fig3 \\
+      --r-timeout 900 --brute-timeout 300 --ours-timeout 900 --fig3-timeout 1200 --json dependence.json"""
 
 R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
@@ -102,6 +123,26 @@ def run_ours(case: str, strategy: str, device: str, threads: int) -> dict:
     return {"seconds": time.perf_counter() - start, "selected": result.selected}
 
 
+def run_fig3(rows: int, method: str, threads: int) -> dict:
+    """Child process body: Fig. 3's selection for all 40 targets with ``method``; one JSON line."""
+    import torch
+
+    from unlearnbench.experiments.codec_speed import synthetic_attribute_table, time_selection
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    table = synthetic_attribute_table(rows, 0)
+    start = time.perf_counter()
+    metrics = time_selection(method, table, seed=0, device="cpu")
+    per = metrics["per_attribute"]
+    return {
+        "seconds": time.perf_counter() - start,
+        "targets": sum("seconds" in v for v in per.values()),
+        "max_target_seconds": max(v["seconds"] for v in per.values() if "seconds" in v),
+        "selected": {k: v["selected"] for k, v in per.items() if "selected" in v},
+    }
+
+
 def _child_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     if threads > 0:
@@ -111,13 +152,21 @@ def _child_env(threads: int) -> dict[str, str]:
 
 
 def timed_ours(case: str, strategy: str, device: str, threads: int, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--child", case, strategy, device, str(threads)]
+    return _timed_child([case, strategy, device, str(threads)], threads, timeout)
+
+
+def timed_fig3(rows: int, method: str, threads: int, timeout: float) -> dict:
+    return _timed_child(["fig3", str(rows), method, str(threads)], threads, timeout)
+
+
+def _timed_child(args: list[str], threads: int, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", *args]
     try:
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(threads), check=False
         )
     except subprocess.TimeoutExpired:
-        return {"skipped": f"stopped after {timeout:.0f} s"}
+        return {"skipped": f"stopped after {timeout:.0f} s", "at_least": timeout}
     for line in done.stdout.splitlines():
         if line.startswith("{"):
             return json.loads(line)
@@ -144,7 +193,7 @@ def timed_r(case: str, foci_src: Path | None, timeout: float, workdir: Path) -> 
             cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(1), check=False
         )
     except subprocess.TimeoutExpired:
-        return {"skipped": f"stopped after {timeout:.0f} s (--r-timeout)"}
+        return {"skipped": f"stopped after {timeout:.0f} s (--r-timeout)", "at_least": timeout}
     finally:
         data.unlink(missing_ok=True)
     for line in done.stdout.splitlines():
@@ -157,7 +206,18 @@ def timed_r(case: str, foci_src: Path | None, timeout: float, workdir: Path) -> 
 
 
 def _cell(r: dict) -> str:
-    return f"{r['seconds']:.2f}" if "seconds" in r else "-"
+    if "seconds" in r:
+        return f"{r['seconds']:.2f}"
+    return f">= {r['at_least']:.0f}" if "at_least" in r else "-"
+
+
+def _ratio(slow: dict, fast: dict) -> str:
+    """``slow / fast``; a stopped slow run gives a lower bound (``>= r``)."""
+    if "seconds" not in fast:
+        return "-"
+    if "seconds" in slow:
+        return f"{slow['seconds'] / fast['seconds']:.1f}x"
+    return f">= {slow['at_least'] / fast['seconds']:.1f}x" if "at_least" in slow else "-"
 
 
 def _same(a: dict, b: dict, tied: bool) -> str:
@@ -169,7 +229,11 @@ def _same(a: dict, b: dict, tied: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=GRID_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--foci-src", type=Path, default=None, help="unpacked FOCI 0.1.3 sources (DESCRIPTION, R/)"
     )
@@ -183,12 +247,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="threads for torch/BLAS (default 1; 0: library default)"
     )
+    parser.add_argument(
+        "--fig3-threads",
+        type=int,
+        default=1,
+        help="threads per method in the fig3 case (default 1: FOCI and L-FOCI run at once, one core each)",
+    )
+    parser.add_argument(
+        "--fig3-timeout", type=float, default=1200.0, help="seconds per method for the fig3 case"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     from unlearnbench.provenance import device_description
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    fig3 = [c for c in cases if c.split(":", 1)[0] == "fig3"]
+    cases = [c for c in cases if c not in fig3]
     print(f"device: {device_description(args.device)}; threads: {args.threads}; R: {shutil.which('Rscript')}")
     header = (
         f"{'case':>14} {'n':>7} {'p':>5} {'R s':>9} {'ours s':>8} {'R/ours':>7} {'brute s':>8} "
@@ -207,14 +282,7 @@ def main(argv: list[str] | None = None) -> None:
                 else timed_ours(case, "dense", args.device, args.threads, args.brute_timeout)
             )
             ref = timed_r(case, args.foci_src, args.r_timeout, Path(tmp))
-            ratio = (
-                f"{ref['seconds'] / ours['seconds']:.1f}x" if "seconds" in ref and "seconds" in ours else "-"
-            )
-            bratio = (
-                f"{brute['seconds'] / ours['seconds']:.1f}x"
-                if "seconds" in brute and "seconds" in ours
-                else "-"
-            )
+            ratio, bratio = _ratio(ref, ours), _ratio(brute, ours)
             notes = "; ".join(
                 f"{k}: {r['skipped']}"
                 for k, r in (("ours", ours), ("brute", brute), ("R", ref))
@@ -228,12 +296,50 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(
                 {"case": case, "n": X.shape[0], "p": X.shape[1], "ours": ours, "brute": brute, "r": ref}
             )
+    for case in fig3:
+        rows.append(fig3_rows(case, args.fig3_threads, args.fig3_timeout))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
 
 
+def fig3_rows(case: str, threads: int, timeout: float) -> dict:
+    """Time Fig. 3 on the full-size stand-in: FOCI and L-FOCI (all 40 targets) side by side.
+
+    Each method runs in its own process with ``threads`` threads, both at once (2 cores: one
+    per method, as the paper profile's two codec-speed jobs); the wall time of the pair is
+    what the 10-minute target is about. A process still running at ``timeout`` is stopped.
+    """
+    from unlearnbench.experiments.codec_speed import CELEBA_ROWS
+
+    rows = int(case.split(":", 1)[1]) if ":" in case else CELEBA_ROWS
+    print(
+        f"\nFig. 3 ({case}): {rows} x 40 binary STAND-IN table, every attribute the target; "
+        f"FOCI and L-FOCI at once, {threads} thread(s) each"
+    )
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {m: pool.submit(timed_fig3, rows, m, threads, timeout) for m in ("foci", "lfoci")}
+        results = {m: f.result() for m, f in futures.items()}
+    wall = time.perf_counter() - start
+    out: dict = {"case": case, "n": rows, "p": 40, "threads_each": threads, **results}
+    for method, r in results.items():
+        extra = (
+            f"{r['targets']} targets, slowest {r['max_target_seconds']:.1f} s"
+            if "seconds" in r
+            else r["skipped"]
+        )
+        print(f"{method:>6}: {_cell(r):>9} s  ({extra})", flush=True)
+    if all("seconds" in r for r in results.values()):
+        out["wall_seconds"] = wall
+        print(f"  both: {wall:9.2f} s wall  (target: under 600 s on 2 cores)")
+    return out
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child" and sys.argv[2] == "fig3":
+        rows, method, threads = sys.argv[3:6]
+        print(json.dumps(run_fig3(int(rows), method, int(threads))), flush=True)
+    elif len(sys.argv) > 1 and sys.argv[1] == "--child":
         case, strategy, device, threads = sys.argv[2:6]
         print(json.dumps(run_ours(case, strategy, device, int(threads))), flush=True)
     else:

@@ -115,3 +115,35 @@ def test_every_neighbour_path_selects_the_same(discrete: bool) -> None:
         assert (got.selected, got.statistics) == (expected.selected, expected.statistics), strategy
     lexpected = lfoci(y, X, seed=2, strategy="pruned")
     assert lfoci(y, X, seed=2, strategy="kdtree").selected == lexpected.selected
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_discrete_tables_take_the_grouped_scorer_and_select_as_brute_force(seed: int) -> None:
+    """Seeded random discrete tables (binary and 3-valued columns, some rare values so that rows are
+    alone in their pattern): FOCI's default (columns coded once, tie groups per step) gives the
+    brute force's selections and statistics for the same seed, ties included."""
+    from unlearnbench.dependence.groups import CodedTable
+
+    rng = np.random.default_rng(300 + seed)
+    n, p = int(rng.integers(80, 260)), int(rng.integers(3, 9))
+    freq = rng.uniform(0.03, 0.5, size=p)
+    X = (rng.random(size=(n, p)) < freq).astype(float)
+    X[:, 0] += (rng.random(n) < 0.3).astype(float)  # a three-valued column
+    y = X[:, 0] + X[:, 1] * X[:, 2] + (rng.random(n) < 0.2)
+    assert CodedTable.of(standardize_columns(torch.tensor(X)).numpy()) is not None  # the grouped scorer runs
+    expected = foci(y, X, seed=seed, strategy="dense")
+    got = foci(y, X, seed=seed)
+    assert (got.selected, got.statistics) == (expected.selected, expected.statistics)
+    assert got == foci(y, X, seed=seed, strategy="groups")
+
+
+def test_coded_table_only_for_discrete_tables() -> None:
+    from unlearnbench.dependence.groups import CodedTable
+
+    rng = np.random.default_rng(0)
+    assert CodedTable.of(rng.normal(size=(300, 3))) is None
+    binary = (rng.random(size=(300, 3)) < 0.4).astype(float)
+    coded = CodedTable.of(binary)
+    assert coded is not None
+    values, codes = coded.columns[1]
+    assert values.tolist() == [0.0, 1.0] and np.array_equal(values[codes], binary[:, 1])

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from unlearnbench.dependence.codec import (
@@ -45,6 +46,7 @@ from unlearnbench.dependence.codec import (
     rank_counts,
     tie_uniforms,
 )
+from unlearnbench.dependence.groups import CodedTable, grouped_neighbours
 from unlearnbench.dependence.knn import DEFAULT_MAX_ELEMENTS, candidate_nearest_neighbours, nearest_neighbours
 
 Tensor = torch.Tensor
@@ -60,9 +62,9 @@ class FociResult:
     statistics: list[float] = field(default_factory=list)
 
 
-# One greedy step: (y, its ranks R, selected columns (n, s), candidate columns (n, c), tie uniforms)
+# One greedy step on a fixed (y, X): (ranks R of y, selected columns, candidate columns, tie uniforms)
 # -> sum_i min(R_i, R_M(i)) per candidate, shape (c,)
-StepScorer = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
+StepScorer = Callable[[Tensor, list[int], list[int], Tensor], Tensor]
 
 
 def foci(
@@ -81,7 +83,7 @@ def foci(
     default chooses per candidate by the shape of the data. Every path gives the same result.
     """
     yt, xt = _prepare(y, X, standardize)
-    return _greedy(yt, xt, max_features, make_generator(seed), _batched_scorer(max_elements, strategy))
+    return _greedy(yt, xt, max_features, make_generator(seed), _scorer(xt, max_elements, strategy))
 
 
 def lfoci(
@@ -102,7 +104,7 @@ def lfoci(
     if jitter_y:
         yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
     xt = jitter(xt, gen, noise_scale)
-    return _greedy(yt, xt, max_features, gen, _batched_scorer(max_elements, strategy))
+    return _greedy(yt, xt, max_features, gen, _scorer(xt, max_elements, strategy))
 
 
 def foci_reference(
@@ -116,7 +118,7 @@ def foci_reference(
 ) -> FociResult:
     """FOCI evaluating one candidate at a time with a full distance matrix (reference and baseline)."""
     yt, xt = _prepare(y, X, standardize)
-    return _greedy(yt, xt, max_features, make_generator(seed), _one_at_a_time_scorer(max_elements))
+    return _greedy(yt, xt, max_features, make_generator(seed), _one_at_a_time_scorer(yt, xt, max_elements))
 
 
 def lfoci_reference(
@@ -136,7 +138,7 @@ def lfoci_reference(
     if jitter_y:
         yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
     xt = jitter(xt, gen, noise_scale)
-    return _greedy(yt, xt, max_features, gen, _one_at_a_time_scorer(max_elements))
+    return _greedy(yt, xt, max_features, gen, _one_at_a_time_scorer(yt, xt, max_elements))
 
 
 # --------------------------------------------------------------------------- the greedy loop
@@ -159,8 +161,7 @@ def _greedy(
     remaining = list(range(p))
     while len(selected) < limit:
         u = tie_uniforms(n, gen, X.device)
-        base = X[:, selected]
-        scores = scorer(y, r, base, X[:, remaining], u)  # sum_i min(R_i, R_M(i)) per candidate
+        scores = scorer(r, selected, remaining, u)  # sum_i min(R_i, R_M(i)) per candidate
         best = int(torch.argmax(scores).item())  # first maximum: lowest column index among equals
         q = n * int(scores[best].item()) - offset
         if q <= (q_values[-1] if q_values else 0):
@@ -170,8 +171,16 @@ def _greedy(
     return FociResult(selected=selected, statistics=[q / s_n for q in q_values])
 
 
-def _batched_scorer(max_elements: int, strategy: str = "auto") -> StepScorer:
-    def score(y: Tensor, r: Tensor, base: Tensor, cands: Tensor, u: Tensor) -> Tensor:
+def _scorer(X: Tensor, max_elements: int, strategy: str) -> StepScorer:
+    """The grouped scorer for a discrete table on a CPU (``auto``), else the batched neighbour search."""
+    coded = CodedTable.of(X.numpy()) if strategy == "auto" and X.device.type == "cpu" else None
+    batched = _batched_scorer(X, max_elements, strategy)
+    return batched if coded is None else _grouped_scorer(coded, batched)
+
+
+def _batched_scorer(X: Tensor, max_elements: int, strategy: str = "auto") -> StepScorer:
+    def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
+        base, cands = X[:, selected], X[:, remaining]
         out = torch.empty(cands.shape[1], dtype=torch.long, device=cands.device)
         for start in range(0, cands.shape[1], CANDIDATE_BLOCK):
             stop = min(cands.shape[1], start + CANDIDATE_BLOCK)
@@ -184,7 +193,35 @@ def _batched_scorer(max_elements: int, strategy: str = "auto") -> StepScorer:
     return score
 
 
-def _one_at_a_time_scorer(max_elements: int) -> StepScorer:
+def _grouped_scorer(coded: CodedTable, fallback: StepScorer) -> StepScorer:
+    """Discrete data: each candidate's neighbours from the tie groups and its score, one at a time.
+
+    The columns are coded once per call and the base groups once per step; each candidate's
+    neighbours (:func:`~unlearnbench.dependence.groups.grouped_neighbours`, the ``groups`` path
+    of the neighbour search) are reduced to its score while they are in cache. Candidates that
+    would make too many patterns go to ``fallback``. Same neighbours, so the same scores.
+    """
+
+    def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
+        groups = coded.groups(selected)
+        r_np, u_np = r.numpy(), u.numpy()
+        out = torch.empty(len(remaining), dtype=torch.long)
+        rest = []
+        for i, j in enumerate(remaining):
+            values, codes = coded.columns[j]
+            if not groups.fits(values):
+                rest.append(i)
+                continue
+            m, _ = grouped_neighbours(groups, values, codes, u_np)
+            out[i] = int(np.minimum(r_np, r_np[m]).sum())
+        if rest:
+            out[rest] = fallback(r, selected, [remaining[i] for i in rest], u)
+        return out
+
+    return score
+
+
+def _one_at_a_time_scorer(y: Tensor, X: Tensor, max_elements: int) -> StepScorer:
     """The authors' loop: one CODEC call per candidate, recomputing ranks and both neighbour sets.
 
     Like ``codec3(X_j, Y, X_S)`` in the L-CODEC code (and one ``.estimateQ`` call per candidate in
@@ -192,7 +229,8 @@ def _one_at_a_time_scorer(max_elements: int) -> StepScorer:
     is exact here (dense, with the same tie rule as the batched path), so the selections agree.
     """
 
-    def score(y: Tensor, r: Tensor, base: Tensor, cands: Tensor, u: Tensor) -> Tensor:
+    def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
+        base, cands = X[:, selected], X[:, remaining]
         out = torch.empty(cands.shape[1], dtype=torch.long, device=cands.device)
         for j in range(cands.shape[1]):
             ranks, _ = rank_counts(y)

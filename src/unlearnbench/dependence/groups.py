@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from unlearnbench.dependence.kdtree import query_workers
+
 # Above this many possible patterns per candidate (base patterns x values of the candidate) the
 # grouping stops paying: the data are not discrete enough, another path is used.
 MAX_PATTERNS = 1 << 16
@@ -32,25 +34,65 @@ SHORTLIST = 32
 
 
 class BaseGroups:
-    """The base columns' row patterns: ``codes`` ``(n,)`` int64 into ``patterns`` ``(count, s)``."""
+    """The base columns' row patterns: ``codes`` ``(n,)`` int64 into ``patterns`` ``(count, s)``.
 
-    def __init__(self, base: np.ndarray) -> None:
+    ``columns`` are the base columns' :func:`column_codes` when the caller has them already
+    (FOCI codes every column once per call, not once per step).
+    """
+
+    def __init__(self, base: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         n, s = base.shape
+        if columns is None:
+            columns = [column_codes(base[:, k]) for k in range(s)]
         codes = np.zeros(n, dtype=np.int64)
         radix = 1
         ok = True
-        for k in range(s):
-            values, column = column_codes(base[:, k])
+        for values, column in columns:
             ok = ok and separated(values)
             if radix * values.size >= 1 << 40:  # re-number before the mixed-radix code overflows
                 codes, radix = _compact(codes, radix)
             codes = codes * values.size + column
             radix *= values.size
         self.codes, self.count = _compact(codes, radix)
-        first = np.full(self.count, n, dtype=np.int64)
-        _first_rows(first, self.codes)
-        self.patterns = base[first]  # one representative row per pattern: the same floats as its rows
+        # rows by (pattern, index): each pattern's rows form one segment, in increasing index order
+        self.order = np.argsort(self.codes, kind="stable")
+        self.sizes = np.bincount(self.codes, minlength=self.count)
+        self.starts = np.cumsum(self.sizes) - self.sizes
+        self.patterns = base[self.order[self.starts]]  # one row per pattern: the same floats as its rows
         self.separated = ok
+
+    def fits(self, values: np.ndarray) -> bool:
+        """Whether a candidate with these distinct ``values`` is worth grouping with this base."""
+        n = self.codes.shape[0]
+        return self.separated and self.count * values.size <= min(MAX_PATTERNS, n // 2) and separated(values)
+
+
+class CodedTable:
+    """Every column of a discrete table coded once (:func:`column_codes`), for the greedy steps of FOCI.
+
+    :meth:`of` returns None unless every column looks discrete and has separated values: the
+    grouped path then serves every step without re-reading the floats.
+    """
+
+    def __init__(self, table: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.table = table
+        self.columns = columns
+
+    @classmethod
+    def of(cls, table: np.ndarray) -> CodedTable | None:
+        p = table.shape[1]
+        if not all(looks_discrete(table[:, k]) for k in range(p)):
+            return None
+        columns = []
+        for k in range(p):
+            values, codes = column_codes(table[:, k])
+            if values.size > MAX_PATTERNS or not separated(values):
+                return None
+            columns.append((values, codes.astype(np.uint8 if values.size <= 256 else np.int64)))
+        return cls(table, columns)
+
+    def groups(self, selected: list[int]) -> BaseGroups:
+        return BaseGroups(self.table[:, selected], [self.columns[k] for k in selected])
 
 
 def _compact(codes: np.ndarray, radix: int) -> tuple[np.ndarray, int]:
@@ -61,13 +103,6 @@ def _compact(codes: np.ndarray, radix: int) -> tuple[np.ndarray, int]:
         return remap[codes], int(present.sum())
     unique, inverse = np.unique(codes, return_inverse=True)
     return inverse.reshape(-1).astype(np.int64), int(unique.size)
-
-
-def _first_rows(first: np.ndarray, codes: np.ndarray) -> None:
-    order = np.argsort(codes, kind="stable")
-    keep = np.ones(order.size, dtype=bool)
-    keep[1:] = codes[order[1:]] != codes[order[:-1]]
-    first[codes[order[keep]]] = order[keep]
 
 
 def looks_discrete(column: np.ndarray) -> bool:
@@ -154,7 +189,7 @@ def _singletons(
     own = slot[key[rows]]
     # the tree only shortlists the nearest patterns; distances are recomputed exactly below
     k = min(occupied.size, SHORTLIST)
-    tree_d, near = cKDTree(points).query(points[own], k=k)
+    tree_d, near = cKDTree(points).query(points[own], k=k, workers=query_workers())
     near = near.reshape(own.size, k)
     dist = _pattern_distances(points, own, near)
     dist[near == own[:, None]] = np.inf  # the row itself is its pattern's only row
@@ -166,8 +201,15 @@ def _singletons(
         full[own[r]] = np.inf
         near_r = np.flatnonzero(full == full.min())
         _pick(rows[r], occupied[near_r], counts, order, start, u, out)
-    for r in np.flatnonzero(complete):
-        _pick(rows[r], occupied[near[r][dist[r] == best[r]]], counts, order, start, u, out)
+    nearest = dist == best[:, None]
+    one = complete & (nearest.sum(axis=1) == 1)  # a single nearest pattern: its rows in index order
+    if bool(one.any()):
+        pattern = occupied[near[one, nearest[one].argmax(axis=1)]]
+        ties = counts[pattern]
+        rank = np.minimum(np.floor(u[rows[one]] * ties.astype(np.float64)).astype(np.int64), ties - 1)
+        out[rows[one]] = order[start[pattern] + rank]
+    for r in np.flatnonzero(complete & ~one):
+        _pick(rows[r], occupied[near[r][nearest[r]]], counts, order, start, u, out)
 
 
 def _pattern_distances(points: np.ndarray, own: np.ndarray, near: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ of every other path.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
 
 # Relative margin between a certified distance and the tree's bound for the rows it did not
@@ -26,14 +27,23 @@ MARGIN = 1e-9
 LEAF_SIZE = 16
 
 
+def query_workers() -> int:
+    """Threads for a tree query: torch's thread count, so that one setting bounds every thread pool.
+
+    The answers do not depend on it (each row's query is independent); a 1-thread comparison
+    (``torch.set_num_threads(1)``) stays on one thread.
+    """
+    return max(1, torch.get_num_threads())
+
+
 def kdtree_neighbours(
-    base: np.ndarray, column: np.ndarray, workers: int = 1, rows: np.ndarray | None = None
+    base: np.ndarray, column: np.ndarray, workers: int | None = None, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest other row in ``[base, column]``; returns ``(m,)`` int64 answers and the rows to repair.
 
     ``base`` is ``(n, s)`` float64 (``s`` may be 0), ``column`` ``(n,)``; ``rows`` (default all)
-    are the rows asked about, ``m`` of them. ``workers`` is passed to ``cKDTree.query`` (1: one
-    thread, as the suite's profiles run).
+    are the rows asked about, ``m`` of them. ``workers`` is passed to ``cKDTree.query`` (default
+    :func:`query_workers`).
     """
     n, s = base.shape
     points = np.empty((n, s + 1), dtype=np.float64)
@@ -42,7 +52,7 @@ def kdtree_neighbours(
     k = min(3, n)
     tree = cKDTree(points, leafsize=LEAF_SIZE, balanced_tree=False, compact_nodes=False, copy_data=False)
     asked = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    tree_d, idx = tree.query(points[asked], k=k, workers=workers)
+    tree_d, idx = tree.query(points[asked], k=k, workers=workers or query_workers())
     exact = _exact_squared(points, asked, idx)
     at = np.arange(asked.size)
     exact[idx == asked[:, None]] = np.inf  # the row itself (or, among duplicates, maybe not returned)
