@@ -144,6 +144,12 @@ def test_a_plan_is_frozen_and_aims_at_its_last_checkpoint():
         p.batch_size = 2  # type: ignore[misc]
 
 
+def test_a_one_by_one_plan_has_every_row_as_a_member():
+    p = RemovalPlan.one_by_one(np.array([4, 2]), 5, [0, 1, 2], seed=1, retain_stream=2, retain_sample=3)
+    assert p.members == (0, 1, 2, 3, 4) and p.order == (4, 2) and p.batch_size == 1
+    assert p.retain_sample == 3 and p.revert_drop is None and not p.retrain_reference
+
+
 def test_requests_follow_the_order_batch_by_batch():
     task, method = ToyTask(), Recorder()
     run = run_removals(

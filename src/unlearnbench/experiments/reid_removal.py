@@ -275,13 +275,13 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     probes = x_train[[int(rows[0]), probe_other]]
     maps_before = activation_maps(model, probes, layer, device=ctx.device)
     task = _ReidTask(ctx, data, images, train, loss, rows, removed_id)
-    plan = RemovalPlan(
-        order=tuple(rows),
-        members=tuple(range(len(train))),
-        schedule=tuple(schedule),
+    plan = RemovalPlan.one_by_one(
+        rows,
+        len(train),
+        schedule,
         seed=seed,
         retain_stream=_RETAIN_STREAM,
-        retain_sample=None if removal.get("retain_sample") is None else int(removal["retain_sample"]),
+        retain_sample=removal.get("retain_sample"),
     )
     result = run_removals(model, task, plan, method_fn, hyperparameters=hp, device=ctx.device)
     model, checkpoints = result.model, result.checkpoints

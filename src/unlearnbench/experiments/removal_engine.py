@@ -99,6 +99,28 @@ class RemovalPlan:
         if self.retain_sample is not None and int(self.retain_sample) < 1:
             raise ValueError(f"retain_sample must be at least 1 (or null), got {self.retain_sample}")
 
+    @classmethod
+    def one_by_one(
+        cls,
+        order: Sequence[int],
+        n_train: int,
+        schedule: Sequence[int],
+        *,
+        seed: int,
+        retain_stream: int,
+        retain_sample: int | None = None,
+    ) -> RemovalPlan:
+        """One sample per request from a training set of ``n_train`` rows, all of them members,
+        no revert filter and no retrained reference (the text and re-ID kinds)."""
+        return cls(
+            order=tuple(order),
+            members=tuple(range(n_train)),
+            schedule=tuple(schedule),
+            seed=seed,
+            retain_stream=retain_stream,
+            retain_sample=None if retain_sample is None else int(retain_sample),
+        )
+
     @property
     def total(self) -> int:
         """The number of removals the run aims at."""

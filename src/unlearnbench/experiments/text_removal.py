@@ -432,13 +432,13 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         raise ValueError(f"no training provision carries only the label {variant.target!r}")
     schedule = checkpoint_schedule(total, int(removal.get("checkpoint_every", max(1, total // 5))))
     task = _TextTask(ctx, data, train, loss, target, dev_ids, test_ids, encoder)
-    plan = RemovalPlan(
-        order=tuple(candidates),
-        members=tuple(range(len(train))),
-        schedule=tuple(schedule),
+    plan = RemovalPlan.one_by_one(
+        candidates,
+        len(train),
+        schedule,
         seed=seed,
         retain_stream=_RETAIN_STREAM,
-        retain_sample=None if removal.get("retain_sample") is None else int(removal["retain_sample"]),
+        retain_sample=removal.get("retain_sample"),
     )
     method_fn = functools.partial(text_unlearn, replacer=replacer, **METHODS[variant.method])
     result = run_removals(model, task, plan, method_fn, hyperparameters=hp, device=ctx.device)
