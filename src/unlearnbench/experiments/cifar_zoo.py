@@ -8,7 +8,8 @@ removals (or at the explicit ``checkpoints``); ``retrain`` retrains from scratch
 retain set of every checkpoint (Fig. 11). The protocol is the one of
 :mod:`unlearnbench.experiments.sequential_removal` (same training subset and removal order
 per seed, same per-checkpoint metrics, same Newton hyperparameter keys), whose functions
-this module calls; what it adds:
+this module calls (the removal loop itself is :mod:`unlearnbench.experiments.removal_engine`);
+what it adds:
 
 - the zoo models are registered (``cifar-resnet18`` ... ``mlp``), and each run records the
   model's name, display label and parameter count for the figures;
@@ -33,20 +34,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from torch.utils.data import Subset
-
 from unlearnbench.captions import with_hessian_note
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.removal_engine import SkipHook, checkpoint_schedule
 from unlearnbench.experiments.unchanged import unchanged_summary
-from unlearnbench.models import load_model
 from unlearnbench.models import zoo as _zoo  # noqa: F401  (registers the zoo models)
-from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_json
-from unlearnbench.unlearning import UnlearningRequest, get_method
 
 KIND = "cifar-zoo"
 FINAL_BATCH_POLICIES = ("keep", "skip")
@@ -88,7 +83,7 @@ def schedule(settings: Mapping[str, Any], total: int) -> list[int]:
     """Removal counts at which a run evaluates: 0, the explicit ``checkpoints`` or every ``checkpoint_every``, total."""
     explicit = settings.get("checkpoints")
     if explicit is None:
-        return seq._checkpoint_schedule(total, int(settings.get("checkpoint_every", max(1, total // 10))))
+        return checkpoint_schedule(total, int(settings.get("checkpoint_every", max(1, total // 10))))
     points = sorted({int(c) for c in explicit} | {0, total})
     if points[0] < 0 or points[-1] > total:
         raise ValueError(f"checkpoints must lie in [0, removals={total}], got {sorted(explicit)}")
@@ -101,33 +96,16 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     policy = s.get("final_batch", "keep")
     if policy not in FINAL_BATCH_POLICIES:
         raise ValueError(f"final_batch must be one of {', '.join(FINAL_BATCH_POLICIES)}; got {policy!r}")
-    data = seq.load_data(ctx)
-    indices = seq.training_indices(data.train.tensors[1], s.get("train_per_class"), seed)
-    total = int(s["removals"])
-    if not 0 < total < len(indices):
-        raise ValueError(
-            f"removals must lie in [1, {len(indices) - 1}] for {len(indices)} training samples, got {total}"
-        )
-    original, meta = load_model(ctx.model_path(ModelRef("original", seed)), ctx.device)
-    if int(meta.get("n_train", len(indices))) != len(indices):
-        raise ValueError(
-            "the pretrained model was trained on a different subset; rebuild it (delete the checkpoint)"
-        )
-    order = seq.removal_order(indices, seed)
-    evaluate = seq._Evaluator(ctx, data, seed)
-    points = schedule(s, total)
+    original = seq.load_original(ctx, seed)
+    data, indices = original.data, original.indices
+    task = seq.ClassifierTask(
+        data, ctx.device, seq.ClassifierEvaluation(ctx, data, seed), seq.retrainer(ctx, data, seed)
+    )
+    plan = seq.classifier_plan(s, original.order, indices, schedule(s, original.total), seed)
     batch_size = int(s["training"]["batch_size"])
-    if method == "retrain":
-        checkpoints, seconds = _run_retrain(
-            ctx, data, original, indices, order, points, seed, evaluate, policy
-        )
-        reverted: list[dict[str, Any]] = []
-        unchanged: list[dict[str, Any]] = []
-    else:
-        checkpoints, reverted, seconds, unchanged = seq._run_sequential(
-            ctx, data, original, meta, indices, order, points, method, seed, evaluate
-        )
-    for row in checkpoints:
+    skip = skip_final_batch_of_one(batch_size) if policy == "skip" else None
+    result = seq.classifier_run(ctx, method, original.model, original.meta, task, plan, skip=skip)
+    for row in result.checkpoints:
         row["final_batch_size"] = final_batch_size(len(indices) - int(row["removals"]), batch_size)
     payload = {
         "experiment": ctx.experiment,
@@ -136,20 +114,20 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "seed": seed,
         "model": s["model"]["name"],
         "model_label": model_label(s),
-        "n_parameters": int(sum(p.numel() for p in original.parameters())),
+        "n_parameters": int(sum(p.numel() for p in original.model.parameters())),
         "dataset": data.description,
         "stand_in": bool(data.stand_in),
         "n_train": len(indices),
         "batch_size": batch_size,
         "final_batch": policy,
         "weight_decay": float(s["training"]["optimizer"].get("weight_decay", 0.0)),
-        "original_test_accuracy": meta.get("test_accuracy"),
-        "original_train_seconds": meta.get("train_seconds"),
+        "original_test_accuracy": original.meta.get("test_accuracy"),
+        "original_train_seconds": original.meta.get("train_seconds"),
         "settings": dict(s),
-        "checkpoints": checkpoints,
-        "reverted": reverted,
-        **unchanged_summary(unchanged),
-        "seconds": seconds,
+        "checkpoints": result.checkpoints,
+        "reverted": result.reverted,
+        **unchanged_summary(result.unchanged),
+        "seconds": result.seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)
@@ -162,39 +140,15 @@ def _check_model(settings: Mapping[str, Any]) -> None:
         raise ValueError(f"model {name!r} is not in the CIFAR-10 zoo; zoo: {', '.join(_zoo.ZOO)}")
 
 
-def _run_retrain(ctx, data, original, indices, order, points, seed, evaluate, policy):
-    """Retrain from scratch on the retain set of every checkpoint; ``skip`` leaves out final batches of 1."""
-    retrain = seq._retrainer(ctx, data, seed)
-    method = get_method("retrain")
-    batch_size = int(ctx.settings["training"]["batch_size"])
-    checkpoints: list[dict[str, Any]] = []
-    total_seconds = 0.0
-    for count in points:
-        removed = order[:count].tolist()
-        retain = np.setdiff1d(indices, order[:count]).tolist()
-        if policy == "skip" and count > 0 and final_batch_size(len(retain), batch_size) == 1:
-            checkpoints.append(
-                {"removals": count, "skipped": "final training batch of size 1 (final_batch: skip)"}
-            )
-            continue
-        if count == 0:  # the original is the model trained with this recipe and seed on everything
-            model, seconds = original, 0.0
-        else:
-            request = UnlearningRequest(
-                forget=Subset(data.train, removed),
-                retain=Subset(data.train, retain),
-                n_train=len(indices),
-                loss_fn=cross_entropy_loss,
-                device=torch.device(ctx.device),
-                retrain_fn=retrain,
-            )
-            outcome = method(original, request)
-            model, seconds = outcome.model, outcome.seconds
-        row = evaluate(model, removed, retain)
-        row["retrain_seconds"] = seconds
-        total_seconds += seconds
-        checkpoints.append(row)
-    return checkpoints, total_seconds
+def skip_final_batch_of_one(batch_size: int) -> SkipHook:
+    """``final_batch: skip``: leave out the retrains whose epochs would end on a batch of one sample."""
+
+    def skip(count: int, retain: Sequence[int]) -> str | None:
+        if count > 0 and final_batch_size(len(retain), batch_size) == 1:
+            return "final training batch of size 1 (final_batch: skip)"
+        return None
+
+    return skip
 
 
 # ---------------------------------------------------------------------------- artifacts' helpers

@@ -18,8 +18,9 @@ in a seeded random order with ``lcodec`` and its ``cheap`` selection (a single s
 - ``mia_auc``: loss-threshold membership inference of the removed images against
   held-out images of other identities.
 
-The removal loop is the one of :mod:`unlearnbench.experiments.sequential_removal`
-(same Newton hyperparameter keys, ``removal_batch``, ``retain_sample``, ``revert_drop``).
+The removal loop is the engine's (:mod:`unlearnbench.experiments.removal_engine`) with
+the classifier task of :mod:`unlearnbench.experiments.sequential_removal` (same Newton
+hyperparameter keys, ``removal_batch``, ``retain_sample``, ``revert_drop``).
 
 The paper's text gives epsilon 1e-5 (Sec. 7.3, Fig. 7) and 1e-4 (appendix), and 5 or 4
 fine-tuning epochs; the config states which is used. ``weights: null`` trains from a
@@ -40,6 +41,7 @@ from torch.utils.data import Subset
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.experiments.removal_engine import checkpoint_schedule
 from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.classification import accuracy
 from unlearnbench.metrics.privacy import membership_auc
@@ -221,7 +223,6 @@ class _FaceEvaluator:
             return None if np.isnan(value) else value
 
         return {
-            "removals": len(removed),
             "forget_accuracy": acc(forget) if removed else None,
             "identity_accuracy": acc(Subset(train, self.identity_train.tolist())),
             "identity_test_accuracy": acc(Subset(test, self.identity_test.tolist())),
@@ -252,12 +253,10 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
             f"removals must lie in [1, {identity.size}] (training images of the identity), got {total}"
         )
     order = np.random.default_rng([seed, _ORDER_STREAM]).permutation(identity)
-    evaluate = _FaceEvaluator(ctx, data, code, seed)
-    points = seq._checkpoint_schedule(total, int(s.get("checkpoint_every", 10)))
-    checkpoints, reverted, seconds, unchanged = seq._run_sequential(
-        ctx, data, original, meta, np.arange(n_train), order, points, method, seed, evaluate,
-        authors_noise_n=AUTHORS_NOISE_N,
-    )
+    task = seq.ClassifierTask(data, ctx.device, _FaceEvaluator(ctx, data, code, seed))
+    points = checkpoint_schedule(total, int(s.get("checkpoint_every", 10)))
+    plan = seq.classifier_plan(s, order, np.arange(n_train), points, seed)
+    result = seq.classifier_run(ctx, method, original, meta, task, plan, authors_noise_n=AUTHORS_NOISE_N)
     payload = {
         "experiment": ctx.experiment,
         "kind": KIND,
@@ -273,10 +272,10 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "original_test_accuracy": meta.get("test_accuracy"),
         "weight_decay": float(s["training"]["optimizer"].get("weight_decay", 0.0)),
         "settings": dict(s),
-        "checkpoints": checkpoints,
-        "reverted": reverted,
-        **unchanged_summary(unchanged),
-        "seconds": seconds,
+        "checkpoints": result.checkpoints,
+        "reverted": result.reverted,
+        **unchanged_summary(result.unchanged),
+        "seconds": result.seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)

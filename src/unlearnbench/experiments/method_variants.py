@@ -67,12 +67,3 @@ def seeds_of(config: Mapping[str, Any], settings: Mapping[str, Any]) -> list[int
     """The experiment's own ``seeds`` when given, else the profile's."""
     return [int(s) for s in (settings.get("seeds") or config["seeds"])]
 
-
-def checkpoint_schedule(total: int, every: int) -> list[int]:
-    """``0, every, 2 every, ..., total`` (total always included)."""
-    if total <= 0:
-        raise ValueError(f"the number of removals must be positive, got {total}")
-    if every <= 0:
-        raise ValueError(f"checkpoint_every must be positive, got {every}")
-    points = list(range(0, total + 1, every))
-    return points if points[-1] == total else [*points, total]

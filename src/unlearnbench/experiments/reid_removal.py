@@ -32,25 +32,28 @@ The paper initialises from ImageNet weights; the suite builds torchreid models w
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import TensorDataset
 
 from unlearnbench.data.market1501 import ReidData, denormalise, image_tensors, load_reid, normalise
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.experiments.method_variants import (
-    Variant,
+from unlearnbench.experiments.method_variants import Variant, find_variant, hyperparameters
+from unlearnbench.experiments.removal_engine import (
+    Progress,
+    Removal,
+    RemovalPlan,
+    RemovalTask,
     checkpoint_schedule,
-    find_variant,
-    hyperparameters,
+    diagnostic_means,
+    run_removals,
 )
-from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
+from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.activation_maps import activation_maps, map_change
 from unlearnbench.metrics.reid import extract_features, identity_retrieval, retrieval_metrics
 from unlearnbench.models import load_model, save_model
@@ -60,7 +63,7 @@ from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_atomic, write_json
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
-from unlearnbench.unlearning import UnlearningRequest, get_method
+from unlearnbench.unlearning import get_method
 
 KIND = "reid-removal"
 _IDENTITY_STREAM, _ORDER_STREAM, _RETAIN_STREAM = 21, 22, 23
@@ -195,6 +198,46 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, de
     return hits / len(y)
 
 
+class _ReidTask(RemovalTask):
+    """A re-ID model as the engine's task: retrieval and identity metrics at each checkpoint."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        data: ReidData,
+        images: Mapping[str, torch.Tensor],
+        train: TensorDataset,
+        loss: ReidLoss,
+        rows: np.ndarray,
+        removed_id: int,
+    ) -> None:
+        self.ctx, self.data, self.images, self.train, self.loss_fn = ctx, data, images, train, loss
+        self.rows, self.removed_id = rows, removed_id
+        self.other_rows = np.flatnonzero(data.train.pids != removed_id)
+
+    def evaluate(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+    ) -> dict[str, Any]:
+        s, device, rows, other_rows = self.ctx.settings, self.ctx.device, self.rows, self.other_rows
+        x_train, y_train = self.train.tensors
+        batch = _batch(s)
+        removed = list(removed)
+        row: dict[str, Any] = _retrieval(model, self.data, self.images, s, device)
+        row["identity_accuracy"] = _accuracy(model, x_train[rows], y_train[rows], batch, device)
+        row["forget_accuracy"] = _accuracy(model, x_train[removed], y_train[removed], batch, device)
+        row["retain_accuracy"] = _accuracy(model, x_train[other_rows], y_train[other_rows], batch, device)
+        features = extract_features(model, x_train, batch_size=batch, device=device)
+        metric = (s.get("evaluation") or {}).get("metric", "euclidean")
+        pids, camids = self.data.train.pids, self.data.train.camids
+        found = identity_retrieval(features, pids, camids, self.removed_id, metric=metric)
+        row["identity_mAP"] = None if found is None else found["mAP"]
+        row["identity_rank1"] = None if found is None else found["rank1"]
+        return row
+
+    def summarise_window(self, window: Sequence[Removal], progress: Progress) -> dict[str, Any]:
+        return diagnostic_means(window)
+
+
 def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]:
     s = ctx.settings
     removal = s.get("removal") or {}
@@ -227,65 +270,21 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     )
     total = len(rows) if removal.get("removals") is None else min(int(removal["removals"]), len(rows))
     schedule = checkpoint_schedule(total, int(removal.get("checkpoint_every", 1)))
-    other_rows = np.flatnonzero(data.train.pids != removed_id)
-    batch = _batch(s)
     layer = activation_layer(model, evaluation.get("actmap_layer"))
     probe_other = int(np.flatnonzero(data.train.pids == other_id)[0])
     probes = x_train[[int(rows[0]), probe_other]]
     maps_before = activation_maps(model, probes, layer, device=ctx.device)
-    metric = evaluation.get("metric", "euclidean")
-
-    def checkpoint(current: nn.Module, removed: list[int], window: list[dict[str, Any]]) -> dict[str, Any]:
-        row: dict[str, Any] = {"removals": len(removed), **_retrieval(current, data, images, s, ctx.device)}
-        row["identity_accuracy"] = _accuracy(current, x_train[rows], y_train[rows], batch, ctx.device)
-        row["forget_accuracy"] = _accuracy(current, x_train[removed], y_train[removed], batch, ctx.device)
-        row["retain_accuracy"] = _accuracy(
-            current, x_train[other_rows], y_train[other_rows], batch, ctx.device
-        )
-        features = extract_features(current, x_train, batch_size=batch, device=ctx.device)
-        found = identity_retrieval(features, data.train.pids, data.train.camids, removed_id, metric=metric)
-        row["identity_mAP"] = None if found is None else found["mAP"]
-        row["identity_rank1"] = None if found is None else found["rank1"]
-        if window:
-            for key in ("seconds", "n_slices_selected", "n_params_updated", "noise_sigma"):
-                values = [float(w[key]) for w in window if w.get(key) is not None]
-                row[f"mean_{key}"] = float(np.mean(values)) if values else None
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-
-    generator = seed_everything(seed)
-    retain_rng = np.random.default_rng([seed, _RETAIN_STREAM])
-    retain_sample = removal.get("retain_sample")
-    active = np.ones(len(train), dtype=bool)
-    removed: list[int] = []
-    window: list[dict[str, Any]] = []
-    unchanged: list[dict[str, Any]] = []
-    checkpoints = [checkpoint(model, removed, window)]
-    total_seconds = 0.0
-    for index in rows[:total]:
-        active[index] = False
-        retain_idx = np.flatnonzero(active)
-        if retain_sample is not None and retain_idx.size > int(retain_sample):
-            retain_idx = np.sort(retain_rng.choice(retain_idx, size=int(retain_sample), replace=False))
-        request = UnlearningRequest(
-            forget=Subset(train, [int(index)]),
-            retain=Subset(train, retain_idx.tolist()),
-            n_train=int(active.sum()) + 1,
-            loss_fn=loss,
-            hyperparameters=hp,
-            device=torch.device(ctx.device),
-            generator=generator,
-        )
-        outcome = method_fn(model, request)
-        model = outcome.model
-        entry = unchanged_entry(outcome.diagnostics, [int(index)], len(removed))
-        if entry is not None:
-            unchanged.append(entry)
-        removed.append(int(index))
-        total_seconds += outcome.seconds
-        window.append({"seconds": outcome.seconds, **outcome.diagnostics})
-        if len(removed) in schedule:
-            checkpoints.append(checkpoint(model, removed, window))
-            window = []
+    task = _ReidTask(ctx, data, images, train, loss, rows, removed_id)
+    plan = RemovalPlan.one_by_one(
+        rows,
+        len(train),
+        schedule,
+        seed=seed,
+        retain_stream=_RETAIN_STREAM,
+        retain_sample=removal.get("retain_sample"),
+    )
+    result = run_removals(model, task, plan, method_fn, hyperparameters=hp, device=ctx.device)
+    model, checkpoints = result.model, result.checkpoints
     maps_after = activation_maps(model, probes, layer, device=ctx.device)
     actmaps_file = output.with_suffix(".actmaps.npz")
     arrays = {
@@ -320,8 +319,8 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "actmaps_file": actmaps_file.name,
         "actmap_layer": layer,
         "actmap_change": changes,
-        **unchanged_summary(unchanged),
-        "seconds": total_seconds,
+        **unchanged_summary(result.unchanged),
+        "seconds": result.seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)

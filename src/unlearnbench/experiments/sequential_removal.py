@@ -34,12 +34,16 @@ Choices the paper leaves open, each a key of the experiment block:
 Per-removal quantities (seconds, the removed samples' gradient norms, noise sigma, number
 of parameters and slices updated, CG iterations and residual) are averaged over the
 removals since the previous checkpoint.
+
+The loop is the removal engine's (:mod:`unlearnbench.experiments.removal_engine`);
+:class:`ClassifierTask`, :func:`classifier_plan` and :func:`classifier_run` are this
+kind's side of it, shared with the CIFAR zoo and face scrubbing.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +57,18 @@ from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.captions import with_hessian_note
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
-from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
+from unlearnbench.experiments.removal_engine import (
+    Progress,
+    Removal,
+    RemovalPlan,
+    RemovalRun,
+    RemovalTask,
+    SkipHook,
+    checkpoint_schedule,
+    retrain_at_checkpoints,
+    run_removals,
+)
+from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.classification import accuracy, output_kl, parameter_distance
 from unlearnbench.metrics.gradients import dataset_gradient_norm, sample_gradient_norm, sample_loss
 from unlearnbench.metrics.privacy import membership_auc
@@ -63,9 +78,8 @@ from unlearnbench.newton.gradient_bank import META_KEY, GradientBankCallback, st
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import read_json, write_json
-from unlearnbench.timing import Stopwatch
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
-from unlearnbench.unlearning import UnlearningRequest, get_method
+from unlearnbench.unlearning import get_method
 
 KIND = "sequential-removal"
 #: Seed offsets so the training subset, the removal order and the method's random stream
@@ -212,12 +226,7 @@ def method_hyperparameters(settings: Mapping[str, Any], method: str) -> dict[str
     return hp
 
 
-def _clean(value: Any) -> Any:
-    """NaN -> None, so run JSONs stay standard JSON."""
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-class _Evaluator:
+class ClassifierEvaluation:
     """Metrics of one checkpoint; everything but the model is fixed per run."""
 
     def __init__(self, ctx: RunContext, data: DatasetSplits, seed: int) -> None:
@@ -242,7 +251,6 @@ class _Evaluator:
         device, bs, train = self.ctx.device, self.batch_size, self.data.train
         retain_set, forget_set = Subset(train, list(retain)), Subset(train, list(removed))
         row: dict[str, Any] = {
-            "removals": len(removed),
             "residual_accuracy": accuracy(model, retain_set, batch_size=bs, device=device),
             "forget_accuracy": accuracy(model, forget_set, batch_size=bs, device=device) if removed else None,
             "test_accuracy": accuracy(model, self.data.test, batch_size=bs, device=device),
@@ -254,7 +262,7 @@ class _Evaluator:
             row["output_kl_to_retrain"] = output_kl(
                 reference, model, self.data.test, batch_size=bs, device=device
             )
-        return {k: _clean(v) for k, v in row.items()}
+        return row
 
 
 def residual_gradient_norms(
@@ -274,14 +282,150 @@ def residual_gradient_norms(
     return {"residual_gradient_norm_data": data, "residual_gradient_norm_regularised": regularised}
 
 
-def _checkpoint_schedule(total: int, every: int) -> list[int]:
-    if every <= 0:
-        raise ValueError(f"checkpoint_every must be positive, got {every}")
-    points = list(range(0, total + 1, every))
-    return points if points[-1] == total else [*points, total]
+#: Method diagnostics averaged per window, by the window metric they fill.
+_WINDOW_DIAGNOSTICS = {
+    "noise_sigma": "noise_sigma",
+    "params_updated": "n_params_updated",
+    "slices_selected": "n_slices_selected",
+    "cg_iterations": "cg_iterations",
+    "cg_residual": "cg_residual",
+}
 
 
-def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]:
+class ClassifierTask(RemovalTask):
+    """The image classifiers of the L-CODEC kinds (MNIST, the CIFAR zoo, faces) as the engine's task.
+
+    Cross-entropy; ``evaluation`` gives the checkpoint metrics (each kind its own); the
+    revert filter compares test accuracies; each removal measures the removed samples'
+    gradient norm and loss before and after, and a window reports the mean (NaN-skipping)
+    of :data:`WINDOW_METRICS` with the reverted and unchanged removals so far.
+    """
+
+    def __init__(
+        self,
+        data: DatasetSplits,
+        device: str,
+        evaluation: Callable[..., dict[str, Any]],
+        retrain: Callable[[Dataset], nn.Module] | None = None,
+    ) -> None:
+        self.train, self.test, self.device = data.train, data.test, device
+        self.loss_fn = cross_entropy_loss
+        self.evaluation = evaluation
+        self.retrain = retrain
+
+    def evaluate(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+    ) -> dict[str, Any]:
+        return self.evaluation(model, removed, retain, reference)
+
+    def validation_accuracy(self, model: nn.Module) -> float:
+        return accuracy(model, self.test, device=self.device)
+
+    def measure_before(self, model: nn.Module, forget: Dataset) -> dict[str, float]:
+        return {
+            "sample_gradient_norm_before": sample_gradient_norm(
+                model, cross_entropy_loss, forget, device=self.device
+            ),
+            "sample_loss_before": sample_loss(model, cross_entropy_loss, forget, device=self.device),
+        }
+
+    def measure_after(self, model: nn.Module, forget: Dataset) -> dict[str, float]:
+        return {
+            "sample_gradient_norm_after": sample_gradient_norm(
+                model, cross_entropy_loss, forget, device=self.device
+            ),
+            "sample_loss_after": sample_loss(model, cross_entropy_loss, forget, device=self.device),
+        }
+
+    def summarise_window(self, window: Sequence[Removal], progress: Progress) -> dict[str, Any]:
+        values: dict[str, list[float]] = {key: [] for key in WINDOW_METRICS}
+        for removal in window:
+            values["seconds_per_removal"].append(removal.seconds / len(removal.indices))
+            for key, value in removal.measurements.items():
+                values[key].append(value)
+            for key, name in _WINDOW_DIAGNOSTICS.items():
+                values[key].append(float(removal.diagnostics.get(name, float("nan"))))
+        row: dict[str, Any] = {
+            key: float(np.nanmean(v)) if v and not np.all(np.isnan(v)) else None for key, v in values.items()
+        }
+        row["reverted_so_far"] = progress.reverted
+        row["unchanged_so_far"] = progress.unchanged
+        return row
+
+
+def retrainer(ctx: RunContext, data: DatasetSplits, seed: int) -> Callable[[Dataset], nn.Module]:
+    """``retrain(dataset)``: the original recipe and seed on a retain set."""
+
+    def retrain(dataset: Dataset) -> nn.Module:
+        return train_model(ctx, data, dataset, seed, description=f"{ctx.experiment} retrain seed {seed}")[0]
+
+    return retrain
+
+
+def classifier_plan(
+    settings: Mapping[str, Any],
+    order: Sequence[int],
+    members: Sequence[int],
+    schedule: Sequence[int],
+    seed: int,
+) -> RemovalPlan:
+    """The plan of the classifier kinds from the block's ``removal_batch``, ``retain_sample``,
+    ``revert_drop`` and ``retrain_reference``."""
+    retain_sample, revert_drop = settings.get("retain_sample"), settings.get("revert_drop")
+    return RemovalPlan(
+        order=tuple(order),
+        members=tuple(members),
+        schedule=tuple(schedule),
+        seed=seed,
+        retain_stream=_RETAIN_STREAM,
+        batch_size=int(settings.get("removal_batch", 1)),
+        retain_sample=None if retain_sample is None else int(retain_sample),
+        revert_drop=None if revert_drop is None else float(revert_drop),
+        retrain_reference=bool(settings.get("retrain_reference")),
+    )
+
+
+def classifier_run(
+    ctx: RunContext,
+    method: str,
+    original: nn.Module,
+    meta: Mapping[str, Any],
+    task: ClassifierTask,
+    plan: RemovalPlan,
+    *,
+    skip: SkipHook | None = None,
+    authors_noise_n: int | None = None,
+) -> RemovalRun:
+    """One run of a classifier kind: the ``retrain`` baseline, or ``method`` with its configured hyperparameters.
+
+    ``authors_noise_n``: the ``orig_trainset_size`` of the authors' script for this experiment
+    when it is not the library default (50000); used for ``noise: authors-code, noise_n: null``.
+    """
+    if method == "retrain":
+        return retrain_at_checkpoints(original, task, plan, device=ctx.device, skip=skip)
+    method_fn = get_method(method)
+    hp = method_hyperparameters(ctx.settings, method)
+    if authors_noise_n is not None:
+        fill_authors_noise_n(hp, authors_noise_n)
+    if hp.get("hessian") == "finite-difference":
+        hp["gradient_bank"] = meta[META_KEY]
+    return run_removals(original, task, plan, method_fn, hyperparameters=hp, device=ctx.device)
+
+
+@dataclass(frozen=True)
+class OriginalModel:
+    """A seed's pretrained classifier with the training subset and removal order it was made for."""
+
+    data: DatasetSplits
+    indices: np.ndarray
+    order: np.ndarray
+    total: int
+    model: nn.Module
+    meta: dict[str, Any]
+
+
+def load_original(ctx: RunContext, seed: int) -> OriginalModel:
+    """The data, the seed's training subset and removal order, and the pretrained model, checked to match."""
     s = ctx.settings
     data = load_data(ctx)
     indices = training_indices(data.train.tensors[1], s.get("train_per_class"), seed)
@@ -290,23 +434,24 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         raise ValueError(
             f"removals must lie in [1, {len(indices) - 1}] for {len(indices)} training samples, got {total}"
         )
-    original, meta = load_model(ctx.model_path(ModelRef("original", seed)), ctx.device)
+    model, meta = load_model(ctx.model_path(ModelRef("original", seed)), ctx.device)
     if int(meta.get("n_train", len(indices))) != len(indices):
         raise ValueError(
             "the pretrained model was trained on a different subset; rebuild it (delete the checkpoint)"
         )
-    order = removal_order(indices, seed)
-    evaluate = _Evaluator(ctx, data, seed)
-    schedule = _checkpoint_schedule(total, int(s.get("checkpoint_every", max(1, total // 10))))
-    unchanged: list[dict[str, Any]] = []
-    if method == "retrain":
-        checkpoints, reverted, seconds = _run_retrain(
-            ctx, data, original, indices, order, schedule, seed, evaluate
-        )
-    else:
-        checkpoints, reverted, seconds, unchanged = _run_sequential(
-            ctx, data, original, meta, indices, order, schedule, method, seed, evaluate
-        )
+    return OriginalModel(data, indices, removal_order(indices, seed), total, model, meta)
+
+
+def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]:
+    s = ctx.settings
+    original = load_original(ctx, seed)
+    data, indices = original.data, original.indices
+    task = ClassifierTask(data, ctx.device, ClassifierEvaluation(ctx, data, seed), retrainer(ctx, data, seed))
+    schedule = checkpoint_schedule(
+        original.total, int(s.get("checkpoint_every", max(1, original.total // 10)))
+    )
+    plan = classifier_plan(s, original.order, indices, schedule, seed)
+    result = classifier_run(ctx, method, original.model, original.meta, task, plan)
     payload = {
         "experiment": ctx.experiment,
         "kind": KIND,
@@ -317,170 +462,15 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "n_train": len(indices),
         "weight_decay": float(s["training"]["optimizer"].get("weight_decay", 0.0)),
         "settings": dict(s),
-        "original_train_seconds": meta.get("train_seconds"),
-        "checkpoints": checkpoints,
-        "reverted": reverted,
-        **unchanged_summary(unchanged),
-        "seconds": seconds,
+        "original_train_seconds": original.meta.get("train_seconds"),
+        "checkpoints": result.checkpoints,
+        "reverted": result.reverted,
+        **unchanged_summary(result.unchanged),
+        "seconds": result.seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)
     return payload
-
-
-def _retrainer(ctx: RunContext, data: DatasetSplits, seed: int):
-    """``retrain_fn``: the original recipe and seed on a retain set."""
-
-    def retrain(dataset: Dataset) -> nn.Module:
-        return train_model(ctx, data, dataset, seed, description=f"{ctx.experiment} retrain seed {seed}")[0]
-
-    return retrain
-
-
-def _run_retrain(ctx, data, original, indices, order, schedule, seed, evaluate):
-    """Retrain from scratch on the retain set of every checkpoint (the original at 0 removals)."""
-    retrain = _retrainer(ctx, data, seed)
-    method = get_method("retrain")
-    checkpoints, total_seconds = [], 0.0
-    for count in schedule:
-        removed = order[:count].tolist()
-        retain = np.setdiff1d(indices, order[:count]).tolist()
-        if count == 0:
-            model, seconds = original, 0.0
-        else:
-            request = UnlearningRequest(
-                forget=Subset(data.train, removed),
-                retain=Subset(data.train, retain),
-                n_train=len(indices),
-                loss_fn=cross_entropy_loss,
-                device=torch.device(ctx.device),
-                retrain_fn=retrain,
-            )
-            outcome = method(original, request)
-            model, seconds = outcome.model, outcome.seconds
-        row = evaluate(model, removed, retain)
-        row["retrain_seconds"] = seconds
-        total_seconds += seconds
-        checkpoints.append(row)
-    return checkpoints, [], total_seconds
-
-
-def _run_sequential(
-    ctx, data, original, meta, indices, order, schedule, method_name, seed, evaluate, authors_noise_n=None
-):
-    """Remove samples one batch at a time from the same model, evaluating at every checkpoint.
-
-    ``authors_noise_n``: the ``orig_trainset_size`` of the authors' script for this experiment
-    when it is not the library default (50000); used for ``noise: authors-code, noise_n: null``.
-    Returns the checkpoints, the reverted removals, the seconds and the unchanged removals.
-    """
-    s = ctx.settings
-    method = get_method(method_name)
-    hp = method_hyperparameters(s, method_name)
-    if authors_noise_n is not None:
-        fill_authors_noise_n(hp, authors_noise_n)
-    if hp.get("hessian") == "finite-difference":
-        hp["gradient_bank"] = meta[META_KEY]
-    batch = int(s.get("removal_batch", 1))
-    revert_drop = s.get("revert_drop")
-    retain_sample = s.get("retain_sample")
-    retrain = _retrainer(ctx, data, seed) if s.get("retrain_reference") else None
-    device = torch.device(ctx.device)
-    generator = seed_everything(seed)
-    retain_rng = np.random.default_rng([seed, _RETAIN_STREAM])
-    train = data.train
-    active = np.zeros(len(train), dtype=bool)
-    active[indices] = True
-    model = original
-    removed: list[int] = []
-    reverted: list[dict[str, Any]] = []
-    unchanged: list[dict[str, Any]] = []
-    window: dict[str, list[float]] = {key: [] for key in WINDOW_METRICS}
-    checkpoints = [evaluate(model, removed, indices.tolist())]
-    next_checkpoints = list(schedule[1:])
-    previous_accuracy = accuracy(model, data.test, device=ctx.device) if revert_drop is not None else None
-    total_seconds, position, attempts = 0.0, 0, 0
-    total = schedule[-1]
-    while len(removed) < total and position < len(order):
-        chosen = [int(i) for i in order[position : position + min(batch, total - len(removed))]]
-        position += len(chosen)
-        attempts += 1
-        active[chosen] = False
-        retain_idx = np.flatnonzero(active)
-        n_train = int(retain_idx.size) + len(chosen)
-        hessian_idx = retain_idx
-        if retain_sample is not None and retain_idx.size > int(retain_sample):
-            hessian_idx = np.sort(retain_rng.choice(retain_idx, size=int(retain_sample), replace=False))
-        forget = Subset(train, chosen)
-        request = UnlearningRequest(
-            forget=forget,
-            retain=Subset(train, hessian_idx.tolist()),
-            n_train=n_train,
-            loss_fn=cross_entropy_loss,
-            hyperparameters=hp,
-            device=device,
-            generator=generator,
-        )
-        before = sample_gradient_norm(model, cross_entropy_loss, forget, device=ctx.device)
-        loss_before = sample_loss(model, cross_entropy_loss, forget, device=ctx.device)
-        outcome = method(model, request)
-        total_seconds += outcome.seconds
-        if revert_drop is not None:
-            new_accuracy = accuracy(outcome.model, data.test, device=ctx.device)
-            if previous_accuracy - new_accuracy > float(revert_drop):
-                active[chosen] = True  # the sample stays in the training set
-                reverted.append(
-                    {
-                        "attempt": attempts,
-                        "removals_so_far": len(removed),
-                        "indices": chosen,
-                        "accuracy_before": previous_accuracy,
-                        "accuracy_after": new_accuracy,
-                        "seconds": outcome.seconds,
-                    }
-                )
-                continue
-            previous_accuracy = new_accuracy
-        model = outcome.model
-        d = outcome.diagnostics
-        entry = unchanged_entry(d, chosen, len(removed))
-        if entry is not None:
-            unchanged.append(entry)
-        removed.extend(chosen)
-        window["seconds_per_removal"].append(outcome.seconds / len(chosen))
-        window["sample_gradient_norm_before"].append(before)
-        window["sample_gradient_norm_after"].append(
-            sample_gradient_norm(model, cross_entropy_loss, forget, device=ctx.device)
-        )
-        window["sample_loss_before"].append(loss_before)
-        window["sample_loss_after"].append(sample_loss(model, cross_entropy_loss, forget, device=ctx.device))
-        window["noise_sigma"].append(float(d.get("noise_sigma", float("nan"))))
-        window["params_updated"].append(float(d.get("n_params_updated", float("nan"))))
-        window["slices_selected"].append(float(d.get("n_slices_selected", float("nan"))))
-        window["cg_iterations"].append(float(d.get("cg_iterations", float("nan"))))
-        window["cg_residual"].append(float(d.get("cg_residual", float("nan"))))
-        if next_checkpoints and len(removed) >= next_checkpoints[0]:
-            next_checkpoints.pop(0)
-            retain_now = np.flatnonzero(active).tolist()
-            reference = None
-            row_extra: dict[str, Any] = {}
-            if retrain is not None:
-                with Stopwatch(ctx.device) as watch:
-                    reference = retrain(Subset(train, retain_now))
-                row_extra["retrain_seconds"] = watch.seconds
-            row = evaluate(model, removed, retain_now, reference)
-            row.update(row_extra)
-            row.update(
-                {
-                    key: _clean(float(np.nanmean(v))) if v and not np.all(np.isnan(v)) else None
-                    for key, v in window.items()
-                }
-            )
-            row["reverted_so_far"] = len(reverted)
-            row["unchanged_so_far"] = len(unchanged)
-            checkpoints.append(row)
-            window = {key: [] for key in WINDOW_METRICS}
-    return checkpoints, reverted, total_seconds, unchanged
 
 
 # ---------------------------------------------------------------------------- artifacts' helpers

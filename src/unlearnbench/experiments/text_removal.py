@@ -30,7 +30,7 @@ Choices the paper leaves open (keys of the experiment block):
 from __future__ import annotations
 
 import copy
-import math
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,17 +38,21 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import TensorDataset
 
 from unlearnbench.data.ledgar import LedgarData, label_index, load_ledgar
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.experiments.method_variants import (
-    Variant,
+from unlearnbench.experiments.method_variants import Variant, find_variant, hyperparameters
+from unlearnbench.experiments.removal_engine import (
+    Progress,
+    Removal,
+    RemovalPlan,
+    RemovalTask,
     checkpoint_schedule,
-    find_variant,
-    hyperparameters,
+    diagnostic_means,
+    run_removals,
 )
-from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
+from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.multilabel import evaluate_multilabel
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.text import (
@@ -354,6 +358,43 @@ def removal_candidates(
     return np.random.default_rng([seed, _ORDER_STREAM, label]).permutation(rows)
 
 
+class _TextTask(RemovalTask):
+    """The provision classifier as the engine's task: F1 scores and the removed provisions' recall."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        data: LedgarData,
+        train: TensorDataset,
+        loss: MultilabelBCE,
+        target: int,
+        dev_ids: torch.Tensor,
+        test_ids: torch.Tensor,
+        encoder: TextEncoder,
+    ) -> None:
+        self.ctx, self.data, self.train, self.loss_fn, self.target = ctx, data, train, loss, target
+        self.dev_ids, self.test_ids, self.encoder = dev_ids, test_ids, encoder
+
+    def evaluate(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+    ) -> dict[str, Any]:
+        ctx, target = self.ctx, self.target
+        report = _evaluate(
+            model, self.data, self.encoder, ctx.settings, ctx.device, self.dev_ids, self.test_ids
+        )
+        return {
+            "micro_f1": report["micro_f1"],
+            "class_f1": report["per_label_f1"][target],
+            "macro_f1": report["macro_f1"],
+            "forget_recall": _forget_recall(
+                model, self.train.tensors[0], removed, target, report["thresholds"][target], ctx.device
+            ),
+        }
+
+    def summarise_window(self, window: Sequence[Removal], progress: Progress) -> dict[str, Any]:
+        return diagnostic_means(window)
+
+
 def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]:
     s = ctx.settings
     removal = s.get("removal") or {}
@@ -390,59 +431,18 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     if total <= 0:
         raise ValueError(f"no training provision carries only the label {variant.target!r}")
     schedule = checkpoint_schedule(total, int(removal.get("checkpoint_every", max(1, total // 5))))
-    retain_sample = removal.get("retain_sample")
-    generator = seed_everything(seed)
-    retain_rng = np.random.default_rng([seed, _RETAIN_STREAM])
-    active = np.ones(len(train), dtype=bool)
-    device = torch.device(ctx.device)
-
-    def checkpoint(current: nn.Module, removed: list[int], window: list[dict[str, Any]]) -> dict[str, Any]:
-        report = _evaluate(current, data, encoder, s, ctx.device, dev_ids, test_ids)
-        row: dict[str, Any] = {
-            "removals": len(removed),
-            "micro_f1": report["micro_f1"],
-            "class_f1": report["per_label_f1"][target],
-            "macro_f1": report["macro_f1"],
-            "forget_recall": _forget_recall(
-                current, train_ids, removed, target, report["thresholds"][target], ctx.device
-            ),
-        }
-        if window:
-            for key in ("seconds", "n_slices_selected", "n_params_updated", "noise_sigma"):
-                values = [float(w[key]) for w in window if w.get(key) is not None]
-                row[f"mean_{key}"] = float(np.mean(values)) if values else None
-        return row
-
-    removed: list[int] = []
-    window: list[dict[str, Any]] = []
-    unchanged: list[dict[str, Any]] = []
-    checkpoints = [checkpoint(model, removed, window)]
-    total_seconds = 0.0
-    for index in candidates[:total]:
-        active[index] = False
-        retain_idx = np.flatnonzero(active)
-        if retain_sample is not None and retain_idx.size > int(retain_sample):
-            retain_idx = np.sort(retain_rng.choice(retain_idx, size=int(retain_sample), replace=False))
-        request = UnlearningRequest(
-            forget=Subset(train, [int(index)]),
-            retain=Subset(train, retain_idx.tolist()),
-            n_train=int(active.sum()) + 1,
-            loss_fn=loss,
-            hyperparameters=hp,
-            device=device,
-            generator=generator,
-        )
-        outcome = text_unlearn(model, request, replacer, **METHODS[variant.method])
-        model = outcome.model
-        entry = unchanged_entry(outcome.diagnostics, [int(index)], len(removed))
-        if entry is not None:
-            unchanged.append(entry)
-        removed.append(int(index))
-        total_seconds += outcome.seconds
-        window.append({"seconds": outcome.seconds, **outcome.diagnostics})
-        if len(removed) in schedule:
-            checkpoints.append(checkpoint(model, removed, window))
-            window = []
+    task = _TextTask(ctx, data, train, loss, target, dev_ids, test_ids, encoder)
+    plan = RemovalPlan.one_by_one(
+        candidates,
+        len(train),
+        schedule,
+        seed=seed,
+        retain_stream=_RETAIN_STREAM,
+        retain_sample=removal.get("retain_sample"),
+    )
+    method_fn = functools.partial(text_unlearn, replacer=replacer, **METHODS[variant.method])
+    result = run_removals(model, task, plan, method_fn, hyperparameters=hp, device=ctx.device)
+    checkpoints = result.checkpoints
     payload = {
         "experiment": ctx.experiment,
         "kind": KIND,
@@ -459,10 +459,10 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "label_support_test": data.test.targets.sum(axis=0).astype(int).tolist(),
         "settings": dict(s),
         "original_train_seconds": meta.get("train_seconds"),
-        "checkpoints": [{k: _clean(v) for k, v in row.items()} for row in checkpoints],
-        "metrics": {k: _clean(checkpoints[-1][k]) for k in ("removals", "micro_f1", "class_f1")},
-        **unchanged_summary(unchanged),
-        "seconds": total_seconds,
+        "checkpoints": checkpoints,
+        "metrics": {k: checkpoints[-1][k] for k in ("removals", "micro_f1", "class_f1")},
+        **unchanged_summary(result.unchanged),
+        "seconds": result.seconds,
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)
@@ -477,7 +477,3 @@ def _forget_recall(
         return None
     probs = predict_probabilities(model, ids[list(removed)], device=device)[:, label]
     return float((probs > threshold).double().mean())
-
-
-def _clean(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
