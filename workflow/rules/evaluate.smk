@@ -1,15 +1,5 @@
-# Aggregate runs into each artifact's table, then draw its figure from the table alone.
-
-
-# Arrays saved beside the run JSONs that a figure tiles (figures never recompute anything).
-FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-fig12-reid-actmaps": ".actmaps.npz"}
-
-
-def figure_extra_inputs(wildcards):
-    suffix = FIGURE_ARRAYS.get(wildcards.artifact)
-    if suffix is None:
-        return []
-    return [f[: -len(".json")] + suffix for f in artifact_run_files(wildcards.artifact)]
+# Aggregate runs into each artifact's table, then draw its figure from the table alone (the arrays
+# a figure tiles besides: figure_extra_inputs in common.smk).
 
 
 rule table:
@@ -28,6 +18,8 @@ rule table:
         caption=lambda w: caption_note(w.artifact),
     log:
         f"logs/{PROFILE}/table/{{artifact}}.log",
+    conda:
+        CONDA_ENV
     shell:
         "unlearnbench --config {input.job} aggregate --artifact {wildcards.artifact} "
         "--csv {output.csv} --md {output.md} {input.runs} 2>&1 | tee {log}"
@@ -50,6 +42,8 @@ rule figure:
         caption=lambda w: caption_note(w.artifact),
     log:
         f"logs/{PROFILE}/figure/{{artifact}}.log",
+    conda:
+        CONDA_ENV
     shell:
         "unlearnbench --config {input.job} draw --artifact {wildcards.artifact} "
         "--table {input.table} {output.pdf} {output.png} 2>&1 | tee {log}"

@@ -15,6 +15,10 @@ rule pretrain:
         runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/pretrain/{{experiment}}/{{role}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/pretrain/{{experiment}}/{{role}}-seed{{seed}}.tsv"
+    conda:
+        CONDA_ENV
     shell:
         "unlearnbench --config {input.job} pretrain --experiment {wildcards.experiment} "
         "--role {wildcards.role} --seed {wildcards.seed} --output {output} 2>&1 | tee {log}"

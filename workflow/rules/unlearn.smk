@@ -20,6 +20,10 @@ rule run_generative:
         runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
+    conda:
+        CONDA_ENV
     shell:
         "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
@@ -41,6 +45,10 @@ rule run_reid:
         runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
+    conda:
+        CONDA_ENV
     shell:
         "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
@@ -61,6 +69,10 @@ rule run:
         runtime=HEAVY["runtime"],
     log:
         f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
+    conda:
+        CONDA_ENV
     shell:
         "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output} 2>&1 | tee {log}"
