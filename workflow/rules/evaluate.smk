@@ -14,12 +14,12 @@ rule table:
             labels={"artifact": "{artifact}", "profile": PROFILE},
         ),
         md=f"{RESULTS}/tables/{{artifact}}.md",
-    params:
-        caption=lambda w: caption_note(w.artifact),
     log:
         f"logs/{PROFILE}/table/{{artifact}}.log",
     conda:
         CONDA_ENV
+    params:
+        caption=lambda w: caption_note(w.artifact),
     shell:
         "unlearnbench --config {input.job} aggregate --artifact {wildcards.artifact} "
         "--csv {output.csv} --md {output.md} {input.runs} 2>&1 | tee {log}"
@@ -38,12 +38,12 @@ rule figure:
             category="Figures",
             labels={"artifact": "{artifact}", "profile": PROFILE},
         ),
-    params:
-        caption=lambda w: caption_note(w.artifact),
     log:
         f"logs/{PROFILE}/figure/{{artifact}}.log",
     conda:
         CONDA_ENV
+    params:
+        caption=lambda w: caption_note(w.artifact),
     shell:
         "unlearnbench --config {input.job} draw --artifact {wildcards.artifact} "
         "--table {input.table} {output.pdf} {output.png} 2>&1 | tee {log}"

@@ -6,11 +6,11 @@
 rule job_config:
     output:
         f"{RESULTS}/jobs/{{scope}}.{{digest}}.json",
+    log:
+        f"logs/{PROFILE}/job_config/{{scope}}.{{digest}}.log",
     wildcard_constraints:
         scope=r"(pretrain|run)/[^/]+/[^/]+|table/[^/]+|compare",
         digest=r"[0-9a-f]{16}",
-    log:
-        f"logs/{PROFILE}/job_config/{{scope}}.{{digest}}.log",
     localrule: True
     run:
         write_job_config(wildcards.scope, wildcards.digest, output[0], log[0])
@@ -19,11 +19,11 @@ rule job_config:
 rule data_job_config:
     output:
         f"{DATA}/.jobs/{{dataset}}.{{digest}}.json",
+    log:
+        f"logs/{PROFILE}/job_config/data/{{dataset}}.{{digest}}.log",
     wildcard_constraints:
         dataset=r"[^/]+",
         digest=r"[0-9a-f]{16}",
-    log:
-        f"logs/{PROFILE}/job_config/data/{{dataset}}.{{digest}}.log",
     localrule: True
     run:
         write_job_config(f"data/{wildcards.dataset}", wildcards.digest, output[0], log[0])

@@ -12,12 +12,12 @@ rule compare:
         csv=report(f"{RESULTS}/comparison.csv", caption="../report/comparison.rst", category="Comparison"),
         md=f"{RESULTS}/comparison.md",
         claims=report(f"{RESULTS}/claims.csv", caption="../report/comparison.rst", category="Comparison"),
-    params:
-        counts=lambda w: _VerdictCounts(f"{RESULTS}/comparison.csv", f"{RESULTS}/claims.csv"),
     log:
         f"logs/{PROFILE}/compare.log",
     conda:
         CONDA_ENV
+    params:
+        counts=lambda w: _VerdictCounts(f"{RESULTS}/comparison.csv", f"{RESULTS}/claims.csv"),
     shell:
         "unlearnbench --config {input.job} compare --published {input.published} "
         "--csv {output.csv} --md {output.md} --claims {input.claims} --claims-csv {output.claims} "
