@@ -233,9 +233,9 @@ def test_truncated_run_json_names_the_file(tmp_path):
         read_json(path)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "unlearnbench.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "unlearnbench.cli", *args], capture_output=True, text=True, timeout=300, input=stdin
     )
 
 
@@ -294,6 +294,24 @@ def test_job_config_of_another_job_is_refused(tmp_path, repo_root):
         str(tmp_path / "m.pt"),
     )
     assert result.returncode == 1 and "not of 'pretrain/gs-digits138/original'" in result.stderr
+
+
+def test_write_job_config_writes_the_document_under_its_hash_and_refuses_another(tmp_path, repo_root):
+    """The job_config rule pipes the settings to this verb; a name that no longer matches is refused."""
+    import json
+
+    config = load_config(repo_root / "config" / "config.yaml")
+    scope = "pretrain/gs-digits138/classifier"
+    document = jobconfig.wrap(scope, jobconfig.build(config, scope))
+    digest = jobconfig.file_hash(document)
+    good, stale = tmp_path / f"job.{digest}.json", tmp_path / "job.0123456789abcdef.json"
+    text = json.dumps(document)
+    written = _cli("write-job-config", "--digest", digest, "--output", str(good), stdin=text)
+    assert written.returncode == 0, written.stderr
+    assert good.read_text() == jobconfig.file_text(document)
+    refused = _cli("write-job-config", "--digest", "0123456789abcdef", "--output", str(stale), stdin=text)
+    assert refused.returncode == 1 and "changed since it was scheduled" in refused.stderr
+    assert not stale.exists()
 
 
 def test_readme_tells_how_to_recover_from_a_stale_lock(repo_root):

@@ -18,7 +18,26 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-TRACKED_PACKAGES = ("unlearnbench", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas")
+#: Every distribution whose code computes or reads a number in a result (or, for snakemake,
+#: decides which jobs ran): models and autograd, data decoding (pillow, datasets), tokenisation,
+#: re-ID evaluation, FID, statistics and tables. Looked up by distribution metadata, never imported.
+TRACKED_PACKAGES = (
+    "unlearnbench",
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "pillow",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "torchreid",
+    "pytorch-fid",
+    "snakemake",
+)
+NOT_INSTALLED = "not installed"
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -28,12 +47,17 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 def package_versions(packages: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed version of each distribution, ``not installed`` for an absent one.
+
+    Read from the installed metadata, so an optional package that is absent (or slow or
+    broken to import, as torchreid can be) costs nothing and raises nothing.
+    """
     versions = {"python": platform.python_version()}
     for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
+            versions[name] = NOT_INSTALLED
     return versions
 
 

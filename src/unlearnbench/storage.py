@@ -20,9 +20,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where checkpoints are touched: writing a JSON file stays light
+    import torch
 
 CHECKPOINT_FORMAT = "unlearnbench-checkpoint-v2"  # v2: with a content checksum
 CHECKSUM_KEY = "checksum"
@@ -114,6 +115,8 @@ def content_checksum(value: Any) -> str:
 
 
 def _feed(digest: Any, value: Any) -> None:
+    import torch
+
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu().contiguous().reshape(-1)
         digest.update(f"T{tensor.dtype}{tuple(value.shape)}".encode())
@@ -138,6 +141,8 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     Only plain containers and tensors are stored so that :func:`load_checkpoint` can use
     ``torch.load(weights_only=True)`` and never unpickle arbitrary code.
     """
+    import torch
+
     body = {"format": CHECKPOINT_FORMAT, **payload}
     body[CHECKSUM_KEY] = content_checksum(body)
     return write_atomic(path, lambda tmp: torch.save(body, tmp))
@@ -151,6 +156,8 @@ def load_checkpoint(
     Any damage is a :class:`CorruptCheckpointError` naming the file and the fix: ``remedy``
     (e.g. "delete data/digits/manifest.json and rerun") or, by default, deleting the file.
     """
+    import torch
+
     path = Path(path)
     fix = remedy or f"Delete {path} and rerun the workflow to rebuild it."
     if not path.exists():

@@ -1,4 +1,5 @@
 # Shared definitions: config validation, paths, and the run lists the artifacts ask for.
+import json
 import sys
 from pathlib import Path
 
@@ -135,15 +136,9 @@ def all_targets():
     return targets + [f"{RESULTS}/comparison.csv", f"{RESULTS}/comparison.md"]
 
 
-def write_job_config(scope, digest, path, log_path):
-    """Write the job config of ``scope``; refuse if the settings no longer hash to ``digest``."""
-    from unlearnbench.storage import write_text
-
-    document = job_document(scope)
-    if jobconfig.file_hash(document) != digest:
-        raise WorkflowError(f"the settings of {scope} changed since {path} was scheduled; rerun the workflow")
-    write_text(path, jobconfig.file_text(document))
-    write_text(log_path, f"wrote {path}\n")
+def job_document_json(scope):
+    """The job config of ``scope`` as one line of JSON, for `unlearnbench write-job-config`."""
+    return json.dumps(job_document(scope), sort_keys=True)
 
 
 class _VerdictCounts:

@@ -1,1 +1,1 @@
-"""Metrics shared by every method: generative quality, classification, gradients, privacy."""
+"""Metrics shared by every method: generative quality, classification, gradients, privacy, removal checkpoints."""

@@ -38,7 +38,11 @@ def accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 1024, devi
     if len(dataset) == 0:
         return float("nan")
     labels = as_tensors(dataset)[1]
-    logits = predict_logits(model, dataset, batch_size=batch_size, device=device)
+    return top1_accuracy(predict_logits(model, dataset, batch_size=batch_size, device=device), labels)
+
+
+def top1_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max equals the label, from logits already computed."""
     return float((logits.argmax(dim=1) == labels).double().mean())
 
 
@@ -66,10 +70,14 @@ def output_kl(
     """
     if len(dataset) == 0:
         return float("nan")
-    log_p = F.log_softmax(
-        predict_logits(reference, dataset, batch_size=batch_size, device=device).double(), dim=1
+    return logits_kl(
+        predict_logits(reference, dataset, batch_size=batch_size, device=device),
+        predict_logits(model, dataset, batch_size=batch_size, device=device),
     )
-    log_q = F.log_softmax(
-        predict_logits(model, dataset, batch_size=batch_size, device=device).double(), dim=1
-    )
+
+
+def logits_kl(reference_logits: torch.Tensor, logits: torch.Tensor) -> float:
+    """Mean ``KL(softmax(reference_logits) || softmax(logits))`` over rows, in double precision."""
+    log_p = F.log_softmax(reference_logits.double(), dim=1)
+    log_q = F.log_softmax(logits.double(), dim=1)
     return float((log_p.exp() * (log_p - log_q)).sum(dim=1).mean())

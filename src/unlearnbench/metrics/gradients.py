@@ -13,7 +13,7 @@ decay term ``lambda w`` of the regularised objective.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -25,16 +25,14 @@ from unlearnbench.batching import as_tensors, iter_batches, n_samples
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
 
 
-def dataset_gradient_norm(
-    model: nn.Module,
-    loss_fn: LossFn,
-    dataset: Dataset,
-    *,
-    batch_size: int = 1024,
-    device: str = "cpu",
-    l2_lambda: float = 0.0,
-) -> float:
-    """``||grad mean_{z in dataset} loss(w, z) (+ lambda w)||_2`` over all trainable parameters."""
+def dataset_gradient(
+    model: nn.Module, loss_fn: LossFn, dataset: Dataset, *, batch_size: int = 1024, device: str = "cpu"
+) -> list[torch.Tensor]:
+    """``grad mean_{z in dataset} loss(w, z)``, one tensor per trainable parameter (zeros where unused).
+
+    Kept apart from the norm so that one pass over a dataset yields both residual norms
+    (data loss, and regularised objective) instead of two identical passes.
+    """
     if len(dataset) == 0:
         raise ValueError("the gradient norm of an empty dataset is undefined")
     data = as_tensors(dataset, device)
@@ -51,9 +49,29 @@ def dataset_gradient_norm(
                     acc += g.detach() * (n_samples(batch) / n)
     finally:
         model.train(was_training)
+    return total
+
+
+def gradient_norm(model: nn.Module, gradient: Sequence[torch.Tensor], l2_lambda: float = 0.0) -> float:
+    """``||gradient (+ lambda w)||_2`` for a gradient of ``model``'s trainable parameters."""
     if l2_lambda:
-        total = [g + l2_lambda * p.detach() for g, p in zip(total, params, strict=True)]
-    return float(torch.sqrt(sum(g.double().pow(2).sum() for g in total)))
+        params = [p for p in model.parameters() if p.requires_grad]
+        gradient = [g + l2_lambda * p.detach() for g, p in zip(gradient, params, strict=True)]
+    return float(torch.sqrt(sum(g.double().pow(2).sum() for g in gradient)))
+
+
+def dataset_gradient_norm(
+    model: nn.Module,
+    loss_fn: LossFn,
+    dataset: Dataset,
+    *,
+    batch_size: int = 1024,
+    device: str = "cpu",
+    l2_lambda: float = 0.0,
+) -> float:
+    """``||grad mean_{z in dataset} loss(w, z) (+ lambda w)||_2`` over all trainable parameters."""
+    gradient = dataset_gradient(model, loss_fn, dataset, batch_size=batch_size, device=device)
+    return gradient_norm(model, gradient, l2_lambda)
 
 
 def sample_gradient_norm(model: nn.Module, loss_fn: LossFn, sample: Dataset, *, device: str = "cpu") -> float:
