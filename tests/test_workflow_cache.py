@@ -88,6 +88,20 @@ def test_a_dry_run_writes_nothing(built):
     assert written == {}, "a dry run must not write any file"
 
 
+def test_pretraining_and_run_jobs_record_a_benchmark(built):
+    """Snakemake's `benchmark:` file of each heavy job, per profile under results/<profile>/benchmarks/."""
+    workdir = built[0]
+    benchmarks = workdir / "results/tiny/benchmarks"
+    expected = [
+        "pretrain/gs-digits138/original-seed0.tsv",
+        "pretrain/gs-digits138/classifier-seed0.tsv",
+        "run/gs-digits138/gradient-ascent/seed0.tsv",
+    ]
+    for name in expected:
+        header = (benchmarks / name).read_text().splitlines()[0].split("\t")
+        assert header[:2] == ["s", "h:m:s"] and "max_rss" in header, name
+
+
 def test_jobs_read_the_job_config_they_were_scheduled_with(built, repo_root_module):
     workdir, config, _, _ = built
     run = json.loads((workdir / RUN).read_text())

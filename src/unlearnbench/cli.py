@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    verb("validate-config", cmd_validate, "check the config against config/schema.yaml")
+    verb("validate-config", cmd_validate, "check the config against the schemas shipped in unlearnbench/schemas")
     p = verb("prepare-data", cmd_prepare, "download (checksummed) or generate a dataset and write data/<name>/manifest.json")
     p.add_argument("--dataset", required=True)
     p = verb("pretrain", cmd_pretrain, "train one model of an experiment (original, classifier, ...) and save its checkpoint")

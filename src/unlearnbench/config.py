@@ -1,8 +1,11 @@
 """Load, validate and resolve a profile config.
 
-The config is validated against ``config/schema.yaml`` (JSON Schema, every object closed
-with ``additionalProperties: false``) before anything runs, so a misspelt key fails at
-start-up with its name and path instead of being silently ignored by a run hours later.
+The config is validated against the JSON Schemas shipped inside the package
+(``unlearnbench/schemas``: ``profile.yaml``, one ``kinds/<kind>.yaml`` per experiment kind and
+``newton.yaml``, the Newton settings every kind refers to; every object closed) before anything
+runs, so a misspelt key fails at start-up with its name and path instead of being silently
+ignored by a run hours later. They are read with :mod:`importlib.resources`, so an installed
+package validates a config outside a checkout, and the workflow validates with the same files.
 Then its meaning is checked (:func:`check_meaning`): names usable as path parts, known
 datasets, classes and forget classes that exist, a retain set left after forgetting,
 distinct seeds, and every experiment read by some artifact. Both run at ``validate-config``
@@ -13,18 +16,30 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SCHEMA = REPO_ROOT / "config" / "schema.yaml"
-KIND_SCHEMAS = REPO_ROOT / "config" / "schema"  # one file per experiment kind: <kind>.yaml
-DEFAULT_CONFIG = REPO_ROOT / "config" / "config.yaml"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
+
+#: Where the shipped schemas live in the package, and the base URI their ``$ref``s resolve
+#: against. Every schema is in the registry :func:`load_schema` builds, so nothing is fetched
+#: (``.invalid`` is a reserved name that no host answers to).
+SCHEMA_PACKAGE, SCHEMA_FOLDER = "unlearnbench", "schemas"
+SCHEMA_BASE = "https://unlearnbench.invalid/schemas/"
+PROFILE_SCHEMA = "profile.yaml"
+
+#: A ``referencing`` resolver (``Registry.resolver()``); the library does not export its class.
+Resolver = Any
 
 #: Experiment, method and dataset names become folder names and command-line arguments.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -38,59 +53,79 @@ def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing file or a syntax error is a :class:`ConfigError` naming the line."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return _parse_yaml(handle.read(), path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+
+
+def _parse_yaml(text: str, where: str | Path) -> Any:
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
 
 
-def load_schema(path: str | Path | None = None, kinds_dir: str | Path | None = None) -> dict[str, Any]:
-    """The profile schema with one sub-schema per experiment kind plugged in.
+def shipped_schemas() -> dict[str, Any]:
+    """Every schema file of the package by its path under ``schemas/`` (``kinds/cifar-zoo.yaml``)."""
+    root = resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FOLDER)
+    return {name: _parse_yaml(entry.read_text(encoding="utf-8"), f"{SCHEMA_PACKAGE}/{SCHEMA_FOLDER}/{name}")
+            for name, entry in sorted(_yaml_files(root, ""))}
 
-    ``config/schema/<kind>.yaml`` describes the experiment blocks of that kind; its own
-    ``$defs`` are merged into the top-level ones. An experiment block is checked against
-    the sub-schema its ``kind`` selects, so errors point at the right keys.
+
+def _yaml_files(folder: Traversable, prefix: str) -> Iterator[tuple[str, Traversable]]:
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            yield from _yaml_files(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".yaml"):
+            yield f"{prefix}{entry.name}", entry
+
+
+def load_schema() -> tuple[dict[str, Any], Registry]:
+    """The profile schema with one branch per experiment kind, and the registry its ``$ref``s resolve in.
+
+    ``kinds/<kind>.yaml`` describes the experiment blocks of that kind; an experiment block is
+    checked against the schema its ``kind`` selects, so errors point at the right keys. Each
+    file is its own resource (URI: ``SCHEMA_BASE`` + its path), so a ``$ref`` names the file it
+    points into (``../newton.yaml#/$defs/block``) and ``#/$defs/...`` stays within one file.
     """
-    schema = load_yaml(path or DEFAULT_SCHEMA)
-    defs = schema.setdefault("$defs", {})
-    branches, kinds = [], []
-    for fragment_path in sorted(Path(kinds_dir or KIND_SCHEMAS).glob("*.yaml")):
-        kind = fragment_path.stem
-        fragment = load_yaml(fragment_path)
-        for name, definition in fragment.pop("$defs", {}).items():
-            if name in defs:
-                raise ValueError(f"{fragment_path}: $defs entry {name!r} is already defined elsewhere")
-            defs[name] = definition
-        defs[f"kind:{kind}"] = fragment
-        kinds.append(kind)
-        branches.append({"if": {"properties": {"kind": {"const": kind}}}, "then": {"$ref": f"#/$defs/kind:{kind}"}})
-    defs["experiment"] = {
-        "type": "object",
-        "required": ["kind"],
-        "properties": {"kind": {"enum": kinds}},
-        "allOf": branches,
+    documents = shipped_schemas()
+    kinds = [name.removeprefix("kinds/").removesuffix(".yaml") for name in documents if name.startswith("kinds/")]
+    schema = {**documents.pop(PROFILE_SCHEMA), "$id": SCHEMA_BASE + PROFILE_SCHEMA}
+    schema["$defs"] = {
+        **schema.get("$defs", {}),
+        "experiment": {
+            "type": "object",
+            "required": ["kind"],
+            "properties": {"kind": {"enum": kinds}},
+            "allOf": [
+                {"if": {"properties": {"kind": {"const": kind}}}, "then": {"$ref": f"kinds/{kind}.yaml"}}
+                for kind in kinds
+            ],
+        },
     }
-    return schema
+    registry = Registry().with_resources(
+        (SCHEMA_BASE + name, DRAFT202012.create_resource(document))
+        for name, document in [(PROFILE_SCHEMA, schema), *documents.items()]
+    )
+    return schema, registry
 
 
-def load_config(path: str | Path | None = None, schema_path: str | Path | None = None) -> dict[str, Any]:
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
     """Read a profile file and validate it; the result is what Snakemake's ``config`` holds."""
     config = load_yaml(path or DEFAULT_CONFIG)
-    validate_config(config, schema_path)
+    validate_config(config)
     return config
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | Path | None = None) -> None:
+def validate_config(config: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` listing every schema violation, unknown keys first."""
-    schema = load_schema(schema_path)
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator = validator_cls(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (e.validator != "additionalProperties", list(e.absolute_path)))
-    messages = _dedupe(_describe(error) for error in _leaves(errors))
+    schema, registry = load_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema, registry=registry)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (e.validator not in CLOSED, list(e.absolute_path)))
+    messages = _dedupe(_describe(error, registry) for error in _leaves(errors))
     if not messages and isinstance(config, Mapping):
         messages = check_meaning(config)
     if messages:
@@ -201,20 +236,46 @@ def _leaves(errors: list[jsonschema.ValidationError]) -> list[jsonschema.Validat
     return out
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+#: The keywords that close an object: an error of one names unknown keys.
+CLOSED = ("additionalProperties", "unevaluatedProperties")
+
+
+def _describe(error: jsonschema.ValidationError, registry: Registry) -> str:
     where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
+    if error.validator in CLOSED:
+        allowed = sorted(_allowed_keys(error.schema, _resolver_of(error.schema, registry)))
+        unknown = sorted(set(error.instance) - set(allowed), key=str)
         parts = []
         for key in unknown:
             hint = difflib.get_close_matches(str(key), allowed, n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             parts.append(f"unknown key '{key}' in {where}{suggestion}; allowed keys: {', '.join(allowed)}")
         return "; ".join(parts)
-    if error.validator == "required":
-        return f"{where}: {error.message}"
     return f"{where}: {error.message}"
+
+
+def _resolver_of(node: Mapping[str, Any], registry: Registry) -> Resolver:
+    """The resolver of the schema file that holds ``node``: its relative ``$ref`` resolves from there."""
+    for uri in registry:
+        if _holds(registry[uri].contents, node):
+            return registry.resolver(uri)
+    raise LookupError("a schema that no shipped schema file holds")
+
+
+def _holds(tree: Any, node: Any) -> bool:
+    if tree is node:
+        return True
+    children = tree.values() if isinstance(tree, Mapping) else tree if isinstance(tree, list) else ()
+    return any(_holds(child, node) for child in children)
+
+
+def _allowed_keys(schema: Mapping[str, Any], resolver: Resolver) -> set[str]:
+    """The keys an object may hold under ``schema``: its own ``properties`` and those of its ``$ref``."""
+    allowed = set(schema.get("properties", {}))
+    if "$ref" in schema:
+        resolved = resolver.lookup(schema["$ref"])
+        allowed |= _allowed_keys(resolved.contents, resolved.resolver)
+    return allowed
 
 
 def _dedupe(messages) -> list[str]:

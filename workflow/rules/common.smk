@@ -30,6 +30,16 @@ GPUS_PER_JOB = 0 if config.get("device", "auto") == "cpu" else 1
 # gpu=N becomes `sbatch --gpus=N`; mem_mb and runtime (minutes) by the profile's scale, so a
 # CPU profile fits a small cluster without overrides. Local runs ignore them unless limited.
 HEAVY = {"mem_mb": 4000, "runtime": 60} if GPUS_PER_JOB == 0 else {"mem_mb": 32000, "runtime": 240}
+# The software of the rules that run a command, deployed by `--software-deployment-method conda`,
+# is the profile's `conda_env` (relative to the working directory), else the environment of its
+# device in workflow/envs/ (a relative `conda` path is read from the folder of the rule files).
+if "conda_env" in config:
+    CONDA_ENV = str(Path(config["conda_env"]).resolve())
+else:
+    CONDA_ENV = "../envs/cpu.yaml" if GPUS_PER_JOB == 0 else "../envs/gpu.yaml"
+# Wall time and memory of the heavy jobs (Snakemake's `benchmark:` files), per profile beside its
+# results; not in the repository's benchmarks/ folder, which holds the speed-ratio scripts.
+BENCHMARKS = f"{RESULTS}/benchmarks"
 
 # Nothing is written while the DAG is parsed. Each job reads a *job config*: the settings it
 # depends on and nothing else, in a file named after its content hash and written by the rule
@@ -95,6 +105,17 @@ def artifact_run_files(name):
     return [f"{RESULTS}/{spec.relative_path()}" for spec in get_artifact(name).runs(config)]
 
 
+# Arrays saved beside the run JSONs that a figure tiles (figures never recompute anything).
+FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-fig12-reid-actmaps": ".actmaps.npz"}
+
+
+def figure_extra_inputs(wildcards):
+    suffix = FIGURE_ARRAYS.get(wildcards.artifact)
+    if suffix is None:
+        return []
+    return [f[: -len(".json")] + suffix for f in artifact_run_files(wildcards.artifact)]
+
+
 def artifact_outputs(name):
     return [
         f"{RESULTS}/tables/{name}.csv",
@@ -118,3 +139,21 @@ def all_targets():
 def job_document_json(scope):
     """The job config of ``scope`` as one line of JSON, for `unlearnbench write-job-config`."""
     return json.dumps(job_document(scope), sort_keys=True)
+
+
+class _VerdictCounts:
+    """The counts line, read from the compare rule's outputs when the report renders its caption.
+
+    Not a plain value, so Snakemake does not record it as a param (a changed count never
+    reruns anything); ``str`` reads the files as they are at report time.
+    """
+
+    def __init__(self, comparison, claims):
+        self.comparison, self.claims = comparison, claims
+
+    def __str__(self):
+        from unlearnbench.comparison import counts_from_files
+
+        if not Path(self.comparison).exists():
+            return "(not computed yet)"
+        return counts_from_files(self.comparison, self.claims)

@@ -10,5 +10,7 @@ rule prepare_data:
         f"{DATA}/{{dataset}}/manifest.json",
     log:
         f"logs/{PROFILE}/prepare_data/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     shell:
         "unlearnbench --config {input.job} prepare-data --dataset {wildcards.dataset} 2>&1 | tee {log}"

@@ -1,15 +1,5 @@
-# Aggregate runs into each artifact's table, then draw its figure from the table alone.
-
-
-# Arrays saved beside the run JSONs that a figure tiles (figures never recompute anything).
-FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-fig12-reid-actmaps": ".actmaps.npz"}
-
-
-def figure_extra_inputs(wildcards):
-    suffix = FIGURE_ARRAYS.get(wildcards.artifact)
-    if suffix is None:
-        return []
-    return [f[: -len(".json")] + suffix for f in artifact_run_files(wildcards.artifact)]
+# Aggregate runs into each artifact's table, then draw its figure from the table alone (the arrays
+# a figure tiles besides: figure_extra_inputs in common.smk).
 
 
 rule table:
@@ -24,10 +14,12 @@ rule table:
             labels={"artifact": "{artifact}", "profile": PROFILE},
         ),
         md=f"{RESULTS}/tables/{{artifact}}.md",
-    params:
-        caption=lambda w: caption_note(w.artifact),
     log:
         f"logs/{PROFILE}/table/{{artifact}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        caption=lambda w: caption_note(w.artifact),
     shell:
         "unlearnbench --config {input.job} aggregate --artifact {wildcards.artifact} "
         "--csv {output.csv} --md {output.md} {input.runs} 2>&1 | tee {log}"
@@ -46,10 +38,12 @@ rule figure:
             category="Figures",
             labels={"artifact": "{artifact}", "profile": PROFILE},
         ),
-    params:
-        caption=lambda w: caption_note(w.artifact),
     log:
         f"logs/{PROFILE}/figure/{{artifact}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        caption=lambda w: caption_note(w.artifact),
     shell:
         "unlearnbench --config {input.job} draw --artifact {wildcards.artifact} "
         "--table {input.table} {output.pdf} {output.png} 2>&1 | tee {log}"

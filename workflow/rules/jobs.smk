@@ -8,14 +8,16 @@
 rule job_config:
     output:
         f"{RESULTS}/jobs/{{scope}}.{{digest}}.json",
+    log:
+        f"logs/{PROFILE}/job_config/{{scope}}.{{digest}}.log",
     wildcard_constraints:
         scope=r"(pretrain|run)/[^/]+/[^/]+|table/[^/]+|compare",
         digest=r"[0-9a-f]{16}",
-    log:
-        f"logs/{PROFILE}/job_config/{{scope}}.{{digest}}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
     params:
         document=lambda wildcards: job_document_json(wildcards.scope),
-    localrule: True
     shell:
         "printf '%s' {params.document:q} | unlearnbench write-job-config "
         "--digest {wildcards.digest} --output {output} > {log} 2>&1"
@@ -24,14 +26,16 @@ rule job_config:
 rule data_job_config:
     output:
         f"{DATA}/.jobs/{{dataset}}.{{digest}}.json",
+    log:
+        f"logs/{PROFILE}/job_config/data/{{dataset}}.{{digest}}.log",
     wildcard_constraints:
         dataset=r"[^/]+",
         digest=r"[0-9a-f]{16}",
-    log:
-        f"logs/{PROFILE}/job_config/data/{{dataset}}.{{digest}}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
     params:
         document=lambda wildcards: job_document_json(f"data/{wildcards.dataset}"),
-    localrule: True
     shell:
         "printf '%s' {params.document:q} | unlearnbench write-job-config "
         "--digest {wildcards.digest} --output {output} > {log} 2>&1"

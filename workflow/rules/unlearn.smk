@@ -11,15 +11,19 @@ rule run_generative:
     output:
         json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
         samples=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.samples.npz",
+    log:
+        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
     wildcard_constraints:
         experiment=experiments_where(lambda b: b["kind"] == "generative-unlearning"),
+    conda:
+        CONDA_ENV
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
         mem_mb=HEAVY["mem_mb"],
         runtime=HEAVY["runtime"],
-    log:
-        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
         "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
@@ -32,15 +36,19 @@ rule run_reid:
     output:
         json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
         actmaps=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.actmaps.npz",
+    log:
+        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
     wildcard_constraints:
         experiment=experiments_where(lambda b: b["kind"] == "reid-removal"),
+    conda:
+        CONDA_ENV
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
         mem_mb=HEAVY["mem_mb"],
         runtime=HEAVY["runtime"],
-    log:
-        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
         "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output.json} 2>&1 | tee {log}"
@@ -52,15 +60,19 @@ rule run:
         models=run_inputs,
     output:
         f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
+    log:
+        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
     wildcard_constraints:
         experiment=experiments_where(lambda b: b["kind"] not in ("generative-unlearning", "reid-removal")),
+    conda:
+        CONDA_ENV
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
         mem_mb=HEAVY["mem_mb"],
         runtime=HEAVY["runtime"],
-    log:
-        f"logs/{PROFILE}/run/{{experiment}}/{{method}}/seed{{seed}}.log",
     shell:
         "unlearnbench --config {input.job} run --experiment {wildcards.experiment} "
         "--method {wildcards.method} --seed {wildcards.seed} --output {output} 2>&1 | tee {log}"

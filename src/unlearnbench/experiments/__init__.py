@@ -1,7 +1,7 @@
 """Experiment kinds, looked up by the ``kind`` key of an experiment's config block.
 
 Convention: kind ``sequential-removal`` lives in ``unlearnbench.experiments.sequential_removal``
-and its config schema in ``config/schema/sequential-removal.yaml``. Adding a kind adds those
+and its config schema in ``unlearnbench/schemas/kinds/sequential-removal.yaml``. Adding a kind adds those
 two files and nothing else.
 """
 
