@@ -63,11 +63,6 @@ def hyperparameters(settings: Mapping[str, Any], variant: Variant, l2_lambda: fl
     return hp
 
 
-def seeds_of(config: Mapping[str, Any], settings: Mapping[str, Any]) -> list[int]:
-    """The experiment's own ``seeds`` when given, else the profile's."""
-    return [int(s) for s in (settings.get("seeds") or config["seeds"])]
-
-
 def checkpoint_schedule(total: int, every: int) -> list[int]:
     """``0, every, 2 every, ..., total`` (total always included)."""
     if total <= 0:
