@@ -12,7 +12,7 @@ from typing import Any
 import unlearnbench.artifacts as _package
 from unlearnbench.plugins import import_plugin
 
-_NOT_ARTIFACTS = {"base", "summaries", "figures"}
+_NOT_ARTIFACTS = {"base", "summaries", "figures", "removal_curves"}
 
 
 def artifact_names() -> list[str]:

@@ -13,16 +13,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from torchvision.utils import make_grid
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.figures import save_figure
+from unlearnbench.artifacts.figures import figure_heading, finish_figure, plt
 from unlearnbench.artifacts.gs_table1 import forget_label, generative_status, table_experiments
-from unlearnbench.artifacts.summaries import read_runs, title_with_data_note
+from unlearnbench.artifacts.summaries import read_runs
 
 PANELS = (("before", "original"), ("gradient-surgery", "unlearned (gradient surgery)"))
 
@@ -86,14 +85,9 @@ class GsFig1:
                     f"{row['column']} {label}\n{data}\nforget {row['forget']}, fratio {row['fratio']:.3f}",
                     fontsize=7,
                 )
-        fig.suptitle(
-            title_with_data_note(
-                f"{self.title} (profile {config['profile']}, seed {table['seed'].iloc[0]})", table
-            ),
-            fontsize=9,
+        finish_figure(
+            fig, figure_heading(self.title, config, f"seed {table['seed'].iloc[0]}"), table, outputs
         )
-        fig.tight_layout()
-        save_figure(fig, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
         return generative_status(config)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from unlearnbench.artifacts import gs_table1
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.summaries import seeds
+from unlearnbench.artifacts.summaries import run_grid
 from unlearnbench.readings import FID_SPACE_OF, ReadingsTable
 
 SHOWN = ("fratio", "IS", "FID", "time")
@@ -25,8 +25,11 @@ SHOWN = ("fratio", "IS", "FID", "time")
 def block_runs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
     """A block's runs; a reading block skips BEFORE (the same model and evaluation as its default's)."""
     settings = config["experiments"][name]
-    methods = [m for m in gs_table1.methods_of(settings) if not (settings.get("reading") and m == "before")]
-    return [RunSpec(name, m, seed) for m in methods for seed in seeds(config)]
+    return run_grid(
+        config,
+        {name: settings},
+        lambda s: [m for m in gs_table1.methods_of(s) if not (s.get("reading") and m == "before")],
+    )
 
 
 def summary(table: pd.DataFrame) -> dict[str, float]:

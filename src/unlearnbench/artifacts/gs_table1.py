@@ -15,14 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.figures import save_figure
-from unlearnbench.artifacts.summaries import read_runs, seeds, summarise, title_with_data_note
-from unlearnbench.config import experiments_of_kind
+from unlearnbench.artifacts.figures import figure_heading, finish_figure, plt
+from unlearnbench.artifacts.summaries import experiments_for, read_runs, run_grid, status_line, summarise
 from unlearnbench.data import is_stand_in
 
 METRICS = ("fratio", "IS", "FID", "time")
@@ -67,15 +65,12 @@ def describe_experiment(name: str, settings: Mapping[str, Any], config: Mapping[
 def table_experiments(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """The generative-unlearning blocks the paper's table and figure show: every block but the
     ones that run an alternative reading (``reading:``), which only ``gs-readings`` reads."""
-    return {n: s for n, s in experiments_of_kind(config, "generative-unlearning").items() if not s.get("reading")}
+    return {n: s for n, s in experiments_for(config, "generative-unlearning").items() if not s.get("reading")}
 
 
 def generative_status(config: Mapping[str, Any]) -> str:
     """The status line shared by the paper-1 artifacts (they read the same experiments)."""
-    experiments = table_experiments(config)
-    if not experiments:
-        return "not configured in this profile"
-    return "configured: " + "; ".join(describe_experiment(name, s, config) for name, s in experiments.items())
+    return status_line(table_experiments(config), lambda name, s: describe_experiment(name, s, config))
 
 
 def methods_of(settings: Mapping[str, Any]) -> list[str]:
@@ -90,12 +85,7 @@ class GsTable1:
     title = "Gradient surgery, Table 1: class/feature unlearning of a VAE"
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return [
-            RunSpec(experiment, method, seed)
-            for experiment, settings in table_experiments(config).items()
-            for method in methods_of(settings)
-            for seed in seeds(config)
-        ]
+        return run_grid(config, table_experiments(config), methods_of)
 
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
         records = []
@@ -180,9 +170,7 @@ class GsTable1:
                 ax.set_title(f"{column}: {label}" + (" (s)" if metric == "time" else ""), fontsize=9)
                 if metric == "time":
                     ax.set_yscale("log")
-        fig.suptitle(title_with_data_note(f"{self.title} (profile {config['profile']})", table), fontsize=9)
-        fig.tight_layout()
-        save_figure(fig, outputs)
+        finish_figure(fig, figure_heading(self.title, config), table, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
         return generative_status(config)

@@ -11,15 +11,20 @@ numbers to compare against.
 
 from __future__ import annotations
 
-from unlearnbench.experiments.sequential_removal import SequentialRemovalFigure
+from unlearnbench.artifacts.removal_curves import (
+    FORGET_ACCURACY,
+    SAMPLE_GRADIENT_NORM,
+    VALIDATION_ACCURACY,
+    MnistCurves,
+)
 
-ARTIFACT = SequentialRemovalFigure(
+ARTIFACT = MnistCurves(
     name="lc-d4-kfac",
     title="L-CODEC appendix D.4 (text): K-FAC vs L-FOCI Newton unlearning, MNIST MLP",
     panels=[
-        ("test_accuracy", "validation accuracy", False),
-        ("forget_accuracy", "accuracy on the removed samples", False),
-        ("sample_gradient_norm_after", "sample gradient norm (after removal)", False),
+        VALIDATION_ACCURACY,
+        FORGET_ACCURACY,
+        SAMPLE_GRADIENT_NORM,
         ("sample_loss_after", "removed samples' loss (after removal)", False),
     ],
 )

@@ -8,14 +8,19 @@ Fig. 6 setting beside the larger weight decay.
 
 from __future__ import annotations
 
-from unlearnbench.experiments.sequential_removal import SequentialRemovalFigure
+from unlearnbench.artifacts.removal_curves import (
+    RESIDUAL_NORM_DATA,
+    RESIDUAL_NORM_REGULARISED,
+    VALIDATION_ACCURACY,
+    MnistCurves,
+)
 
-ARTIFACT = SequentialRemovalFigure(
+ARTIFACT = MnistCurves(
     name="lc-fig10-weight-decay",
     title="L-CODEC Fig. 10: MNIST retraining comparison at a larger weight decay",
     panels=[
-        ("test_accuracy", "validation accuracy", False),
-        ("residual_gradient_norm_data", "residual gradient norm (data loss)", True),
-        ("residual_gradient_norm_regularised", "residual gradient norm (regularised objective)", True),
+        VALIDATION_ACCURACY,
+        RESIDUAL_NORM_DATA,
+        RESIDUAL_NORM_REGULARISED,
     ],
 )

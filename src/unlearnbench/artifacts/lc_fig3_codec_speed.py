@@ -12,29 +12,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.figures import save_figure
+from unlearnbench.artifacts.figures import figure_heading, finish_figure, plt
 from unlearnbench.artifacts.summaries import (
     configured_methods,
+    experiments_for,
     read_runs,
-    seeds,
+    run_grid,
+    status_line,
     summarise,
-    title_with_data_note,
 )
-from unlearnbench.config import experiments_of_kind
 from unlearnbench.experiments.codec_speed import METHODS
 
 KIND = "codec-speed"
 LABELS = {"foci": "FOCI (CODEC)", "lfoci": "L-FOCI (L-CODEC)"}
 
 
-def methods_of(settings: Mapping[str, Any]) -> list[str]:
-    """The configured methods (all by default), in the paper's row order."""
-    return configured_methods(settings, METHODS, KIND)
+methods_of = configured_methods(METHODS, KIND)
 
 
 class LcFig3CodecSpeed:
@@ -43,12 +40,7 @@ class LcFig3CodecSpeed:
     title = "L-CODEC, Fig. 3/9: FOCI vs L-FOCI run time per CelebA attribute"
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return [
-            RunSpec(experiment, method, seed)
-            for experiment, settings in experiments_of_kind(config, KIND).items()
-            for method in methods_of(settings)
-            for seed in seeds(config)
-        ]
+        return run_grid(config, experiments_for(config, KIND), methods_of)
 
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
         records = []
@@ -123,27 +115,20 @@ class LcFig3CodecSpeed:
             ax.set_ylabel("wall time (s)")
             ax.set_title(f"{experiment}: {int(part['n_rows'].iloc[0])} rows", fontsize=9)
             ax.legend(fontsize=8)
-        fig.suptitle(
-            title_with_data_note(f"{self.title} (profile {config.get('profile', '?')})", table), fontsize=9
-        )
-        fig.tight_layout()
-        save_figure(fig, outputs)
+        finish_figure(fig, figure_heading(self.title, config), table, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
-        experiments = experiments_of_kind(config, KIND)
-        if not experiments:
-            return "not configured in this profile"
-        parts = []
-        for name, s in experiments.items():
-            source = s.get("source", "celeba")
-            what = {
-                "celeba": "CelebA list_attr_celeba.txt",
-                "auto": "CelebA list_attr_celeba.txt if already present, else a STAND-IN generated table",
-            }.get(source, "STAND-IN generated attribute table")
-            parts.append(
-                f"{name}: {what}, n_rows={s.get('n_rows')}, attributes={s.get('attributes') or 'all'}"
-            )
-        return "configured: " + "; ".join(parts)
+        return status_line(experiments_for(config, KIND), describe)
+
+
+def describe(name: str, settings: Mapping[str, Any]) -> str:
+    what = {
+        "celeba": "CelebA list_attr_celeba.txt",
+        "auto": "CelebA list_attr_celeba.txt if already present, else a STAND-IN generated table",
+    }.get(settings.get("source", "celeba"), "STAND-IN generated attribute table")
+    return (
+        f"{name}: {what}, n_rows={settings.get('n_rows')}, attributes={settings.get('attributes') or 'all'}"
+    )
 
 
 ARTIFACT = LcFig3CodecSpeed()

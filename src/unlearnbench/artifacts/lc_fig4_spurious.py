@@ -18,10 +18,8 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.figures import finish_figure
-from unlearnbench.artifacts.summaries import read_runs, summarise
-from unlearnbench.config import experiments_of_kind
-from unlearnbench.experiments.method_variants import seeds_of
+from unlearnbench.artifacts.figures import figure_heading, finish_figure, seed_count
+from unlearnbench.artifacts.summaries import experiments_for, read_runs, run_grid, status_line, summarise
 
 KIND = "spurious-features"
 LABELS = {
@@ -38,12 +36,7 @@ class LcFig4Spurious:
     title = "L-CODEC Fig. 4: gradient-reversal regularisation for CelebA No_Beard"
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return [
-            RunSpec(experiment, regularisation, seed)
-            for experiment, settings in experiments_of_kind(config, KIND).items()
-            for regularisation in settings.get("regularisations") or []
-            for seed in seeds_of(config, settings)
-        ]
+        return run_grid(config, experiments_for(config, KIND), lambda s: s.get("regularisations") or [])
 
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
         records = []
@@ -126,20 +119,16 @@ class LcFig4Spurious:
             ax.grid(alpha=0.3, axis="y")
         axes[0][0].set_ylabel(f"test accuracy ({table['target'].iloc[0]})")
         axes[0][0].legend(fontsize=6, loc="lower left")
-        finish_figure(fig, self.title, table, config, outputs)
+        finish_figure(fig, figure_heading(self.title, config, f"{seed_count(table)} seed(s)"), table, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
-        experiments = experiments_of_kind(config, KIND)
-        if not experiments:
-            return "not configured in this profile"
-        parts = []
-        for name, s in experiments.items():
-            source = (s.get("data") or {}).get("source", "standin")
-            data = "STAND-IN: synthetic faces in CelebA's format" if source == "standin" else "CelebA"
-            parts.append(
-                f"{name} ({data}; target {s.get('target')}; {', '.join(s.get('regularisations') or [])})"
-            )
-        return "configured: " + "; ".join(parts)
+        return status_line(experiments_for(config, KIND), describe)
+
+
+def describe(name: str, settings: Mapping[str, Any]) -> str:
+    source = (settings.get("data") or {}).get("source", "standin")
+    data = "STAND-IN: synthetic faces in CelebA's format" if source == "standin" else "CelebA"
+    return f"{name} ({data}; target {settings.get('target')}; {', '.join(settings.get('regularisations') or [])})"
 
 
 ARTIFACT = LcFig4Spurious()

@@ -17,67 +17,25 @@ from typing import Any
 
 import pandas as pd
 
-from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.experiments import cifar_zoo, sequential_removal
-
-PANELS = (
-    ("residual_accuracy", "residual (retain) accuracy", False),
-    ("forget_accuracy", "accuracy on the removed samples", False),
-    ("sample_gradient_norm_after", "removed sample's gradient norm (after)", True),
-)
+from unlearnbench.artifacts.removal_curves import FORGET_ACCURACY, RESIDUAL_ACCURACY, CifarZooCurves
 
 
-class CifarZooFigure:
-    name = "lc-fig5-cifar-zoo"
-    paper = "l-codec"
-    title = "L-CODEC Fig. 5 (right): CIFAR-10 model zoo, residual accuracy and sample gradient norm"
-
-    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return [
-            RunSpec(name, method, seed)
-            for name, s in cifar_zoo.experiments_for(config, self.name).items()
-            for method in s["methods"]
-            if method != "retrain"
-            for seed in sequential_removal.seeds_of(config, s)
-        ]
-
-    def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
-        methods = {spec.method for spec in self.runs(config)}
-        return cifar_zoo.aggregate_runs(run_files, sorted(methods) if methods else None)
+class CifarZooFigure(CifarZooCurves):
+    skipped_methods = ("retrain",)  # Fig. 11's
 
     def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.figures import plt, save_figure
-        from unlearnbench.artifacts.summaries import title_with_data_note
-
-        fig, axes = plt.subplots(1, len(PANELS), figsize=(4.4 * len(PANELS), 3.6), squeeze=False)
+        """One panel per metric, one curve per model (and method, when several)."""
         several_methods = table["method"].nunique() > 1
-        for ax, (metric, label, log) in zip(axes[0], PANELS):
-            column = f"{metric}_mean"
-            for (model, method), part in table.groupby(["model_label", "method"], sort=False):
-                if column not in part or part[column].isna().all():
-                    continue
-                part = part.sort_values("removals")
-                x, y = part["removals"].to_numpy(), part[column].to_numpy(dtype=float)
-                std = part[f"{metric}_std"].fillna(0.0).to_numpy(dtype=float)
-                line = ax.plot(
-                    x, y, marker="o", markersize=3, label=f"{model} ({method})" if several_methods else model
-                )[0]
-                ax.fill_between(x, y - std, y + std, color=line.get_color(), alpha=0.15)
-            ax.set_xlabel("number of removals")
-            ax.set_ylabel(label)
-            if log:
-                ax.set_yscale("log")
-            ax.grid(alpha=0.3)
-        axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-        seeds = int(table["n_seeds"].max()) if len(table) else 0
-        fig.suptitle(
-            title_with_data_note(
-                f"{self.title} (profile {config.get('profile', '?')}, {seeds} seeds)", table
-            ),
-            fontsize=9,
+        fig, axes = self.metric_panels(
+            table,
+            ["model_label", "method"],
+            lambda key: f"{key[0]} ({key[1]})" if several_methods else key[0],
+            size=(4.4, 3.6),
+            alpha=0.15,
+            sort=True,
         )
-        fig.tight_layout()
-        save_figure(fig, outputs)
+        axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        self.save(fig, table, config, outputs)
 
     def markdown(self, table: pd.DataFrame) -> str:
         """The first and last checkpoint of every model: the change the figure shows."""
@@ -92,8 +50,13 @@ class CifarZooFigure:
             columns
         ].to_markdown(index=False, floatfmt=".4g")
 
-    def status(self, config: Mapping[str, Any]) -> str:
-        return cifar_zoo.status(config, self.name)
 
-
-ARTIFACT = CifarZooFigure()
+ARTIFACT = CifarZooFigure(
+    name="lc-fig5-cifar-zoo",
+    title="L-CODEC Fig. 5 (right): CIFAR-10 model zoo, residual accuracy and sample gradient norm",
+    panels=[
+        RESIDUAL_ACCURACY,
+        FORGET_ACCURACY,
+        ("sample_gradient_norm_after", "removed sample's gradient norm (after)", True),
+    ],
+)

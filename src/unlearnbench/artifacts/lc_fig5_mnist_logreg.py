@@ -9,14 +9,19 @@ epsilon 0.1, delta 0.01, 1000 perturbations, averaged over 10 runs.
 
 from __future__ import annotations
 
-from unlearnbench.experiments.sequential_removal import SequentialRemovalFigure
+from unlearnbench.artifacts.removal_curves import (
+    RESIDUAL_ACCURACY,
+    SAMPLE_GRADIENT_NORM,
+    VALIDATION_ACCURACY,
+    MnistCurves,
+)
 
-ARTIFACT = SequentialRemovalFigure(
+ARTIFACT = MnistCurves(
     name="lc-fig5-mnist-logreg",
     title="L-CODEC Fig. 5 (left): MNIST logistic regression, residual accuracy and sample gradient norm",
     panels=[
-        ("residual_accuracy", "residual (retain) accuracy", False),
-        ("test_accuracy", "validation accuracy", False),
-        ("sample_gradient_norm_after", "sample gradient norm (after removal)", False),
+        RESIDUAL_ACCURACY,
+        VALIDATION_ACCURACY,
+        SAMPLE_GRADIENT_NORM,
     ],
 )

@@ -13,14 +13,19 @@ the optimum it should reach.
 
 from __future__ import annotations
 
-from unlearnbench.experiments.sequential_removal import SequentialRemovalFigure
+from unlearnbench.artifacts.removal_curves import (
+    RESIDUAL_NORM_DATA,
+    RESIDUAL_NORM_REGULARISED,
+    VALIDATION_ACCURACY,
+    MnistCurves,
+)
 
-ARTIFACT = SequentialRemovalFigure(
+ARTIFACT = MnistCurves(
     name="lc-fig6-retrain",
     title="L-CODEC Fig. 6: MNIST, L-FOCI unlearning vs retraining",
     panels=[
-        ("test_accuracy", "validation accuracy", False),
-        ("residual_gradient_norm_data", "residual gradient norm (data loss)", True),
-        ("residual_gradient_norm_regularised", "residual gradient norm (regularised objective)", True),
+        VALIDATION_ACCURACY,
+        RESIDUAL_NORM_DATA,
+        RESIDUAL_NORM_REGULARISED,
     ],
 )

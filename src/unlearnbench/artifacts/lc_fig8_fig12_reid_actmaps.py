@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.figures import save_figure
-from unlearnbench.artifacts.lc_sec7_4_reid_map import KIND, reid_runs, reid_status
-from unlearnbench.artifacts.summaries import read_runs, title_with_data_note
-from unlearnbench.config import experiments_of_kind
+from unlearnbench.artifacts.figures import figure_heading, finish_figure
+from unlearnbench.artifacts.lc_sec7_4_reid_map import ARTIFACT as CURVES
+from unlearnbench.artifacts.summaries import read_runs, status_line
 
 #: The dataset of the paper's activation-map figures (Fig. 8 and Fig. 12).
 FIGURE_DATASET = "market1501"
@@ -38,17 +37,17 @@ class LcFig8Fig12ReidActmaps:
     title = "L-CODEC Fig. 8/12: re-ID activation maps before / after scrubbing a person"
 
     @staticmethod
-    def experiments(config: Mapping[str, Any]) -> set[str]:
+    def experiments(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         """The re-ID experiments on the figures' dataset (Market-1501 or its stand-in)."""
         return {
-            name
-            for name, settings in experiments_of_kind(config, KIND).items()
+            name: settings
+            for name, settings in CURVES.experiments(config).items()
             if (settings.get("data") or {}).get("dataset", FIGURE_DATASET) == FIGURE_DATASET
         }
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
         on_market = self.experiments(config)
-        specs = [spec for spec in reid_runs(config) if spec.experiment in on_market]
+        specs = [spec for spec in CURVES.runs(config) if spec.experiment in on_market]
         first: dict[str, int] = {}
         for spec in specs:
             first.setdefault(spec.experiment, spec.seed)
@@ -114,20 +113,15 @@ class LcFig8Fig12ReidActmaps:
                         )
                     else:
                         row[offset + 1].set_title(f"map change (1-cos) {change:.3g}", fontsize=7)
-        fig.suptitle(
-            title_with_data_note(
-                f"{self.title} (profile {config.get('profile', '?')}); triplets: image, map, overlay", table
-            ),
-            fontsize=9,
+        finish_figure(
+            fig, figure_heading(self.title, config) + "; triplets: image, map, overlay", table, outputs
         )
-        fig.tight_layout()
-        save_figure(fig, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
         on_market = self.experiments(config)
         if not on_market:
             return "not configured in this profile (no re-ID experiment on Market-1501)"
-        return reid_status(config, on_market) + " (first seed)"
+        return status_line(on_market, lambda name, s: CURVES.describe(name, s, config)) + " (first seed)"
 
 
 ARTIFACT = LcFig8Fig12ReidActmaps()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.experiments.sequential_removal import seeds_of
+from unlearnbench.artifacts.summaries import run_grid
 from unlearnbench.readings import ReadingsTable
 
 SHOWN = (
@@ -30,8 +30,7 @@ SHOWN = (
 
 
 def block_runs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
-    settings = config["experiments"][name]
-    return [RunSpec(name, m, seed) for m in settings["methods"] for seed in seeds_of(config, settings)]
+    return run_grid(config, {name: config["experiments"][name]}, lambda settings: settings["methods"])
 
 
 def base_of(config: Mapping[str, Any], default: str) -> Any:

@@ -13,20 +13,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.figures import save_figure
+from unlearnbench.artifacts.figures import figure_heading, finish_figure, plt
 from unlearnbench.artifacts.summaries import (
     configured_methods,
+    experiments_for,
     read_runs,
-    seeds,
+    run_grid,
+    status_line,
     summarise,
-    title_with_data_note,
 )
-from unlearnbench.config import experiments_of_kind
 from unlearnbench.experiments.bullseye import INPUTS, METHODS, resolved_settings
 
 KIND = "bullseye"
@@ -35,9 +34,7 @@ ROW_LABELS = {"cit-baseline": "[44]", "lcodec-cit": "L-CODEC + CIT", "lcodec-lfo
 COLUMN_LABELS = {"raw": "Raw Data", "feature-maps": "Feature Maps"}
 
 
-def methods_of(settings: Mapping[str, Any]) -> list[str]:
-    """The configured methods (all by default), in the paper's row order."""
-    return configured_methods(settings, METHODS, KIND)
+methods_of = configured_methods(METHODS, KIND)
 
 
 class LcTable1Bullseye:
@@ -46,12 +43,7 @@ class LcTable1Bullseye:
     title = "L-CODEC, Table 1: 3D-Bullseye Markov blanket identification (TPR, FPR, time)"
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return [
-            RunSpec(experiment, method, seed)
-            for experiment, settings in experiments_of_kind(config, KIND).items()
-            for method in methods_of(settings)
-            for seed in seeds(config)
-        ]
+        return run_grid(config, experiments_for(config, KIND), methods_of)
 
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
         records = []
@@ -130,24 +122,18 @@ class LcTable1Bullseye:
                     ax.set_ylim(0, 1.1)
                 label = {"tpr": "TPR", "fpr": "FPR", "seconds": "Time (s)"}[metric]
                 ax.set_title(f"{COLUMN_LABELS.get(column, column)}: {label}", fontsize=9)
-        fig.suptitle(
-            title_with_data_note(f"{self.title} (profile {config.get('profile', '?')})", table), fontsize=9
-        )
-        fig.tight_layout()
-        save_figure(fig, outputs)
+        finish_figure(fig, figure_heading(self.title, config), table, outputs)
 
     def status(self, config: Mapping[str, Any]) -> str:
-        experiments = experiments_of_kind(config, KIND)
-        if not experiments:
-            return "not configured in this profile"
-        parts = []
-        for name, settings in experiments.items():
-            s = resolved_settings(settings)
-            parts.append(
-                f"{name}: generated 3D-Bullseye, n={s['n_samples']}, {s['n_trials']} permutations, "
-                f"inputs {', '.join(s['inputs'])}, methods {', '.join(methods_of(settings))}"
-            )
-        return "configured: " + "; ".join(parts)
+        return status_line(experiments_for(config, KIND), describe)
+
+
+def describe(name: str, settings: Mapping[str, Any]) -> str:
+    s = resolved_settings(settings)
+    return (
+        f"{name}: generated 3D-Bullseye, n={s['n_samples']}, {s['n_trials']} permutations, "
+        f"inputs {', '.join(s['inputs'])}, methods {', '.join(methods_of(settings))}"
+    )
 
 
 def _cell(mean: float, std: float, n: int) -> str:

@@ -25,7 +25,7 @@ what it adds:
   so and holds no metrics). No sample is ever silently dropped.
 
 Choices the paper leaves open (epochs, momentum, which samples) are keys of the block;
-see ``unlearnbench/schemas/kinds/cifar-zoo.yaml``.
+see ``config/schema/cifar-zoo.yaml``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from unlearnbench.captions import with_hessian_note
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.removal_engine import SkipHook, checkpoint_schedule
@@ -149,114 +148,3 @@ def skip_final_batch_of_one(batch_size: int) -> SkipHook:
         return None
 
     return skip
-
-
-# ---------------------------------------------------------------------------- artifacts' helpers
-
-
-def experiments_for(config: Mapping[str, Any], artifact: str) -> dict[str, Mapping[str, Any]]:
-    """``cifar-zoo`` experiments whose ``artifact`` key (a name or a list) names ``artifact``."""
-    found = {}
-    for name, block in (config.get("experiments") or {}).items():
-        if block.get("kind") != KIND:
-            continue
-        targets = block.get("artifact")
-        targets = [targets] if isinstance(targets, str) else list(targets or [])
-        if artifact in targets:
-            found[name] = block
-    return found
-
-
-def checkpoint_records(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One record per (run, checkpoint) with the run's identity, before averaging over seeds."""
-    metrics = (*seq.CHECKPOINT_METRICS, "reverted_so_far")
-    records = []
-    for payload in runs:
-        for row in payload["checkpoints"]:
-            records.append(
-                {
-                    "experiment": payload["experiment"],
-                    "model": payload["model"],
-                    "model_label": payload["model_label"],
-                    "n_parameters": payload["n_parameters"],
-                    "dataset": payload["dataset"],
-                    "stand_in": bool(payload["stand_in"]),
-                    "weight_decay": payload["weight_decay"],
-                    "method": payload["method"],
-                    "seed": payload["seed"],
-                    "removals": row["removals"],
-                    "final_batch_size": row.get("final_batch_size"),
-                    "skipped": bool(row.get("skipped")),
-                    **{m: row.get(m) for m in metrics},
-                }
-            )
-    return records
-
-
-#: Metrics averaged over seeds in the zoo tables (those present in at least one run).
-TABLE_METRICS = (*seq.CHECKPOINT_METRICS, "reverted_so_far")
-
-
-def aggregate_runs(run_files: Sequence[Path], methods: Sequence[str] | None = None):
-    """Mean/std over seeds per (experiment, method, removals); ``methods`` keeps only those methods.
-
-    Besides the metrics, each row carries the model label, whether any seed's retraining
-    ended on a batch of one sample at that checkpoint (``final_batch_of_one``) and how many
-    seeds skipped it (``skipped_seeds``); ``column`` (the model) and ``row`` (method and
-    removals) make the table addressable by the comparison report.
-    """
-    import pandas as pd
-
-    from unlearnbench.artifacts.summaries import summarise
-
-    frame = pd.DataFrame.from_records(checkpoint_records(seq.read_runs(run_files)))
-    if methods is not None:
-        frame = frame[frame["method"].isin(list(methods))]
-    if frame.empty:
-        raise ValueError(
-            f"no checkpoint of the methods {list(methods or [])} in {len(run_files)} run file(s)"
-        )
-    metrics = [
-        m for m in TABLE_METRICS if m in frame and pd.to_numeric(frame[m], errors="coerce").notna().any()
-    ]
-    frame[metrics] = frame[metrics].apply(pd.to_numeric, errors="coerce")
-    frame["final_batch_of_one"] = frame["final_batch_size"] == 1
-    keys = [
-        "experiment",
-        "model",
-        "model_label",
-        "n_parameters",
-        "dataset",
-        "stand_in",
-        "weight_decay",
-        "method",
-        "removals",
-    ]
-    table = summarise(frame, keys, metrics)
-    grouped = frame.groupby(keys, sort=False)
-    table["final_batch_of_one"] = grouped["final_batch_of_one"].any().to_numpy()
-    table["skipped_seeds"] = grouped["skipped"].sum().to_numpy().astype(int)
-    table.insert(0, "row", [f"{m} @ {r}" for m, r in zip(table["method"], table["removals"])])
-    table.insert(0, "column", table["model_label"])
-    return table
-
-
-def status(config: Mapping[str, Any], artifact: str, paper_dataset: str = "CIFAR-10") -> str:
-    """One line for ``unlearnbench artifacts``: the experiments, their data and sizes."""
-    from unlearnbench.data import is_stand_in
-
-    experiments = experiments_for(config, artifact)
-    if not experiments:
-        return "not configured in this profile"
-    parts = []
-    for name, s in experiments.items():
-        data = (
-            f"STAND-IN: {s['dataset']} instead of {paper_dataset}"
-            if is_stand_in(s["dataset"], config.get("datasets"))
-            else "paper data"
-        )
-        seeds = seq.seeds_of(config, s)
-        parts.append(
-            f"{name} ({model_label(s)}; {data}; {s['removals']} removals; {', '.join(s['methods'])}; {len(seeds)} seeds)"
-        )
-    return with_hessian_note("configured: " + "; ".join(parts), experiments)

@@ -63,7 +63,3 @@ def hyperparameters(settings: Mapping[str, Any], variant: Variant, l2_lambda: fl
     return hp
 
 
-def seeds_of(config: Mapping[str, Any], settings: Mapping[str, Any]) -> list[int]:
-    """The experiment's own ``seeds`` when given, else the profile's."""
-    return [int(s) for s in (settings.get("seeds") or config["seeds"])]
-

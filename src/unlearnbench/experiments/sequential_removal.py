@@ -48,13 +48,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.captions import with_hessian_note
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
 from unlearnbench.experiments.removal_engine import (
@@ -77,7 +74,7 @@ from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.newton.gradient_bank import META_KEY, GradientBankCallback, store_in_meta
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
-from unlearnbench.storage import read_json, write_json
+from unlearnbench.storage import write_json
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
 from unlearnbench.unlearning import get_method
 
@@ -471,162 +468,3 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     }
     write_json(output, payload)
     return payload
-
-
-# ---------------------------------------------------------------------------- artifacts' helpers
-
-
-def experiments_for(config: Mapping[str, Any], artifact: str) -> dict[str, Mapping[str, Any]]:
-    """Sequential-removal experiments whose ``artifact`` key (a name or a list) names ``artifact``."""
-    found = {}
-    for name, block in (config.get("experiments") or {}).items():
-        if block.get("kind") != KIND:
-            continue
-        targets = block.get("artifact")
-        targets = [targets] if isinstance(targets, str) else list(targets or [])
-        if artifact in targets:
-            found[name] = block
-    return found
-
-
-def seeds_of(config: Mapping[str, Any], settings: Mapping[str, Any]) -> list[int]:
-    """The experiment's own ``seeds`` when given (the paper averages Fig. 5 over 10, Fig. 6 over 8), else the profile's."""
-    return [int(s) for s in (settings.get("seeds") or config["seeds"])]
-
-
-def run_specs(config: Mapping[str, Any], artifact: str) -> list[RunSpec]:
-    return [
-        RunSpec(name, method, seed)
-        for name, settings in experiments_for(config, artifact).items()
-        for method in settings["methods"]
-        for seed in seeds_of(config, settings)
-    ]
-
-
-CHECKPOINT_METRICS = (
-    "residual_accuracy",
-    "forget_accuracy",
-    "test_accuracy",
-    "residual_gradient_norm_data",
-    "residual_gradient_norm_regularised",
-    "mia_auc",
-    "distance_to_retrain",
-    "output_kl_to_retrain",
-    "retrain_seconds",
-    *WINDOW_METRICS,
-)
-
-
-def checkpoint_frame(runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per (run, checkpoint), before averaging over seeds."""
-    records = []
-    for run_payload in runs:
-        for row in run_payload["checkpoints"]:
-            records.append(
-                {
-                    "experiment": run_payload["experiment"],
-                    "dataset": run_payload["dataset"],
-                    "stand_in": bool(run_payload["stand_in"]),
-                    "weight_decay": run_payload["weight_decay"],
-                    "method": run_payload["method"],
-                    "seed": run_payload["seed"],
-                    "removals": row["removals"],
-                    "reverted_so_far": row.get("reverted_so_far", 0),
-                    **{m: row.get(m) for m in CHECKPOINT_METRICS},
-                }
-            )
-    frame = pd.DataFrame.from_records(records)
-    metrics = [*CHECKPOINT_METRICS, "reverted_so_far"]
-    frame[metrics] = frame[metrics].apply(pd.to_numeric, errors="coerce")
-    return frame
-
-
-def read_runs(run_files: Sequence[Path]) -> list[dict[str, Any]]:
-    return [read_json(path) for path in run_files]
-
-
-class SequentialRemovalFigure:
-    """An artifact drawn from sequential-removal runs: metric curves against the number of removals.
-
-    ``panels`` are ``(metric, axis label, log scale)``; every experiment that names the
-    artifact contributes one curve per method (labelled with its weight decay when several
-    experiments share the figure), with a band of one standard deviation over seeds.
-    """
-
-    paper = "l-codec"
-    paper_dataset = "mnist"
-
-    def __init__(self, name: str, title: str, panels: Sequence[tuple[str, str, bool]]) -> None:
-        self.name = name
-        self.title = title
-        self.panels = list(panels)
-
-    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return run_specs(config, self.name)
-
-    def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
-        from unlearnbench.artifacts.summaries import summarise
-
-        frame = checkpoint_frame(read_runs(run_files))
-        keys = ["experiment", "dataset", "stand_in", "weight_decay", "method", "removals"]
-        metrics = [m for m in (*CHECKPOINT_METRICS, "reverted_so_far") if frame[m].notna().any()]
-        return summarise(frame, keys, metrics)
-
-    def draw(self, table: pd.DataFrame, outputs: Sequence[Path], config: Mapping[str, Any]) -> None:
-        from unlearnbench.artifacts.figures import plt, save_figure
-        from unlearnbench.artifacts.summaries import title_with_data_note
-
-        fig, axes = plt.subplots(1, len(self.panels), figsize=(4.2 * len(self.panels), 3.4), squeeze=False)
-        several = table["experiment"].nunique() > 1
-        for ax, (metric, label, log) in zip(axes[0], self.panels, strict=True):
-            column = f"{metric}_mean"
-            for (experiment, wd, method), part in table.groupby(
-                ["experiment", "weight_decay", "method"], sort=False
-            ):
-                if column not in part or part[column].isna().all():
-                    continue
-                x, y = part["removals"].to_numpy(), part[column].to_numpy(dtype=float)
-                std = part[f"{metric}_std"].fillna(0.0).to_numpy(dtype=float)
-                line = ax.plot(
-                    x,
-                    y,
-                    marker="o",
-                    markersize=3,
-                    label=f"{method} [{experiment}, wd {wd:g}]" if several else method,
-                )[0]
-                ax.fill_between(x, y - std, y + std, color=line.get_color(), alpha=0.2)
-            ax.set_xlabel("number of removals")
-            ax.set_ylabel(label)
-            if log:
-                ax.set_yscale("log")
-            ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=7)
-        seeds = int(table["n_seeds"].max()) if "n_seeds" in table and len(table) else 0
-        fig.suptitle(
-            title_with_data_note(
-                f"{self.title} (profile {config.get('profile', '?')}, {seeds} seeds)", table
-            ),
-            fontsize=9,
-        )
-        fig.tight_layout(rect=(0, 0, 1, 0.88))
-        save_figure(fig, outputs)
-
-    def status(self, config: Mapping[str, Any]) -> str:
-        from unlearnbench.data import dataset_base
-
-        experiments = experiments_for(config, self.name)
-        if not experiments:
-            return "not configured in this profile"
-        parts = []
-        for name, s in experiments.items():
-            base = dataset_base(s["dataset"], config.get("datasets"))
-            data = (
-                "paper data"
-                if base == self.paper_dataset
-                else f"STAND-IN: {base} instead of {self.paper_dataset}"
-            )
-            parts.append(
-                f"{name} ({data}; {s['removals']} removals; {', '.join(s['methods'])}; "
-                f"{len(seeds_of(config, s))} seeds)"
-            )
-        return with_hessian_note("configured: " + "; ".join(parts), experiments)
