@@ -24,12 +24,8 @@ from unlearnbench.newton.selection import Selection, select_slices
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, slice_layers, slice_names, total_slices
 from unlearnbench.newton.update import block_newton_step
-from unlearnbench.unlearning.base import (
-    InvalidForgetSetError,
-    Stopwatch,
-    UnlearningOutcome,
-    UnlearningRequest,
-)
+from unlearnbench.request import InvalidForgetSetError, UnlearningOutcome, UnlearningRequest
+from unlearnbench.timing import Stopwatch
 
 #: Selected slice names are listed in the diagnostics up to this many (a full selection is only counted).
 MAX_LISTED_SLICES = 64
