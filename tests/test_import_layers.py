@@ -19,7 +19,7 @@ import unlearnbench
 
 SRC = Path(unlearnbench.__file__).parent
 #: Modules below both packages: they must import neither.
-SHARED = ("request",)
+SHARED = ("request", "perturbations")
 
 FRESH_IMPORTS = """
 import importlib, sys

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from unlearnbench.perturbations import Perturbation
+
 
 class InvalidForgetSetError(ValueError):
     """The forget set is empty, out of range, or overlaps nothing in the training set."""
@@ -32,7 +34,11 @@ class UnlearningRequest:
     ``loss_fn(model, batch) -> scalar tensor`` is the training loss of the model family
     (ELBO for a VAE, cross-entropy for a classifier), so gradient-based methods stay
     agnostic of the model. ``retrain_fn(retain) -> nn.Module`` trains a fresh model with
-    the original recipe; only ``retrain`` calls it.
+    the original recipe; only ``retrain`` calls it. ``perturbation`` makes the perturbed
+    copies of the forget inputs that L-FOCI selects slices from; ``None`` means Gaussian
+    input noise of the hyperparameter ``perturbation_std``
+    (:class:`~unlearnbench.perturbations.GaussianInputNoise`), which a given perturbation
+    replaces (text passes :class:`~unlearnbench.perturbations.TokenReplacement`).
     """
 
     forget: Dataset
@@ -43,6 +49,7 @@ class UnlearningRequest:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     generator: torch.Generator = field(default_factory=torch.Generator)
     retrain_fn: Callable[[Dataset], nn.Module] | None = None
+    perturbation: Perturbation | None = None
 
     def __post_init__(self) -> None:
         if len(self.forget) == 0:
