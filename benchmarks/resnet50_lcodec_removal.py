@@ -47,6 +47,7 @@ from unlearnbench.newton.selection import select_slices
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, slice_layers, total_slices
 from unlearnbench.newton.update import block_newton_step
+from unlearnbench.perturbations import GaussianInputNoise
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
 from unlearnbench.unlearning import UnlearningRequest, get_method
@@ -136,8 +137,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     with Stopwatch(device) as perturb:
         sample = perturbed_activations(
-            model, cross_entropy_loss, forget_t, layers, copies=perturbations, std=settings.perturbation_std,
-            generator=stage_gen, chunk=settings.feature_chunk,
+            model, cross_entropy_loss, forget_t, layers, perturbation=GaussianInputNoise(settings.perturbation_std),
+            copies=perturbations, generator=stage_gen, chunk=settings.feature_chunk,
         )  # fmt: skip
     with Stopwatch(device) as select:
         selection = select_slices("lfoci", total_slices(layers), stage_gen, sample.features, sample.losses)

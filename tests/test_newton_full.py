@@ -14,7 +14,7 @@ from unlearnbench.newton.hessian import BlockLoss
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, slice_layers
 from unlearnbench.newton.update import block_newton_step
-from unlearnbench.unlearning.base import UnlearningRequest, get_method
+from unlearnbench.unlearning import UnlearningRequest, get_method
 
 LAMBDA = 0.05
 

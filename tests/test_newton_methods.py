@@ -14,7 +14,7 @@ import unlearnbench.unlearning.newton_random  # noqa: F401
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.newton.gradient_bank import GradientBankCallback
 from unlearnbench.training import OptimizerSpec, fit
-from unlearnbench.unlearning.base import InvalidForgetSetError, UnlearningRequest, get_method
+from unlearnbench.unlearning import InvalidForgetSetError, UnlearningRequest, get_method
 
 HP = {"l2_lambda": 0.01, "noise": "none", "perturbations": 200}
 

@@ -14,6 +14,7 @@ from unlearnbench.newton.noise import noise_scale
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, gather, scatter_, slice_layers, slice_names
 from unlearnbench.newton.update import block_newton_step
+from unlearnbench.perturbations import GaussianInputNoise
 
 
 class Mixed(nn.Module):
@@ -168,8 +169,8 @@ def test_perturbed_activations_one_feature_per_slice_and_seeded():
         cross_entropy_loss,
         forget,
         layers,
+        perturbation=GaussianInputNoise(0.1),
         copies=50,
-        std=0.1,
         generator=torch.Generator().manual_seed(1),
         chunk=16,
     )
@@ -178,8 +179,8 @@ def test_perturbed_activations_one_feature_per_slice_and_seeded():
         cross_entropy_loss,
         forget,
         layers,
+        perturbation=GaussianInputNoise(0.1),
         copies=50,
-        std=0.1,
         generator=torch.Generator().manual_seed(1),
         chunk=7,
     )

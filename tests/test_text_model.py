@@ -17,11 +17,11 @@ from unlearnbench.models.text import (
     FineTuneRecipe,
     MultilabelBCE,
     TextEncoder,
-    TokenReplacer,
     fine_tune,
     parameter_groups,
     train_wordpiece,
 )
+from unlearnbench.perturbations import TokenReplacement
 
 TEXTS = [
     "the parties shall terminate this agreement upon notice",
@@ -63,9 +63,9 @@ def test_vocabulary_is_a_function_of_the_corpus(encoder):
         train_wordpiece(TEXTS, 10)
 
 
-def test_token_replacer_replaces_exactly_n_ordinary_tokens(encoder):
+def test_token_replacement_replaces_exactly_n_ordinary_tokens(encoder):
     ids = encoder(TEXTS[:3])
-    replacer = TokenReplacer(encoder.replacement_pool(), encoder.special_ids(), n_tokens=2)
+    replacer = TokenReplacement(encoder.replacement_pool(), encoder.special_ids(), n_tokens=2)
     copies = replacer(ids, 40, torch.Generator().manual_seed(0))
     assert copies.shape == (40, *ids.shape)
     special = torch.isin(ids, torch.tensor(encoder.special_ids()))
@@ -79,7 +79,7 @@ def test_token_replacer_replaces_exactly_n_ordinary_tokens(encoder):
     # a sequence with a single ordinary token has only that one replaced
     short = encoder(["notices"])
     ordinary = int((~torch.isin(short, torch.tensor(encoder.special_ids()))).sum())
-    few = TokenReplacer(encoder.replacement_pool(), encoder.special_ids(), n_tokens=5)(
+    few = TokenReplacement(encoder.replacement_pool(), encoder.special_ids(), n_tokens=5)(
         short, 10, torch.Generator().manual_seed(1)
     )
     assert ((few != short).sum(-1) <= ordinary).all()

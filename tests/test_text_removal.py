@@ -11,19 +11,16 @@ import torch
 from torch.utils.data import Subset, TensorDataset
 
 from unlearnbench.artifacts.lc_table7b_ledgar import ARTIFACT
-from unlearnbench.experiments import get_kind
+from unlearnbench.experiments import get_kind, text_removal
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.method_variants import find_variant, variants
-from unlearnbench.experiments.text_removal import perturbed_text_features, removal_candidates, text_unlearn
-from unlearnbench.models.text import (
-    DistilBertMultilabel,
-    MultilabelBCE,
-    TextEncoder,
-    TokenReplacer,
-    train_wordpiece,
-)
+from unlearnbench.experiments.text_removal import removal_candidates
+from unlearnbench.models.text import DistilBertMultilabel, MultilabelBCE, TextEncoder, train_wordpiece
+from unlearnbench.newton.activations import perturbed_activations
 from unlearnbench.newton.slices import slice_layers
-from unlearnbench.unlearning import UnlearningRequest
+from unlearnbench.perturbations import TokenReplacement
+from unlearnbench.request import UnlearningOutcome
+from unlearnbench.unlearning import UnlearningRequest, get_method
 
 TEXTS = [
     "the parties shall terminate this agreement upon notice",
@@ -51,7 +48,7 @@ def setup():
     ).eval()
     targets = torch.eye(3)[[0, 1, 2, 0] * 6]
     train = TensorDataset(encoder(TEXTS), targets)
-    replacer = TokenReplacer(encoder.replacement_pool(), encoder.special_ids(), 2)
+    replacer = TokenReplacement(encoder.replacement_pool(), encoder.special_ids(), 2)
     return model, train, replacer
 
 
@@ -60,21 +57,29 @@ def test_features_and_losses_of_token_replaced_copies(setup):
     loss = MultilabelBCE(torch.tensor([1.0, 2.0, 0.5]))
     layers = slice_layers(model)
     forget = (train.tensors[0][:2], train.tensors[1][:2])
-    features, losses = perturbed_text_features(
-        model, loss, forget, layers, replacer, 6, torch.Generator().manual_seed(0), chunk=4
+    sample = perturbed_activations(
+        model,
+        loss,
+        forget,
+        layers,
+        perturbation=replacer,
+        copies=6,
+        generator=torch.Generator().manual_seed(0),
+        chunk=4,
     )
-    assert features.shape == (6, sum(layer.n_slices for layer in layers)) and losses.shape == (6,)
-    # the same copies again, evaluated one by one with the loss function itself
+    assert sample.features.shape == (6, sum(layer.n_slices for layer in layers))
+    assert sample.losses.shape == (6,)
+    # the same copies again, evaluated one by one with the loss function itself (the sample
+    # reads them off the feature pass through MultilabelBCE.sample_losses)
     copies = replacer(forget[0], 6, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        expected = torch.stack([loss(model, (c, forget[1])) for c in copies]).double()
-    assert torch.allclose(losses, expected, atol=1e-6)
-    assert losses.std() > 0  # the replacements move the loss
+        expected = torch.stack([loss(model, (c, forget[1])) for c in copies])
+    assert torch.allclose(sample.losses, expected, atol=1e-6)
+    assert sample.losses.std() > 0  # the replacements move the loss
 
 
-def test_removal_updates_linear_slices_only(setup):
-    model, train, replacer = setup
-    request = UnlearningRequest(
+def _request(train: TensorDataset, replacer: TokenReplacement) -> UnlearningRequest:
+    return UnlearningRequest(
         forget=Subset(train, [0]),
         retain=Subset(train, list(range(1, 24))),
         n_train=24,
@@ -88,8 +93,13 @@ def test_removal_updates_linear_slices_only(setup):
             "cg_max_iter": 10,
         },
         generator=torch.Generator().manual_seed(0),
+        perturbation=replacer,
     )
-    outcome = text_unlearn(model, request, replacer, selection="full")
+
+
+def test_removal_updates_linear_slices_only(setup):
+    model, train, replacer = setup
+    outcome = get_method("newton-full")(model, _request(train, replacer))
     before, after = dict(model.named_parameters()), dict(outcome.model.named_parameters())
     for name, param in before.items():
         same = torch.equal(param, after[name])
@@ -98,9 +108,8 @@ def test_removal_updates_linear_slices_only(setup):
     assert not torch.equal(before["classifier.weight"], after["classifier.weight"])
     assert outcome.diagnostics["n_slices_selected"] == outcome.diagnostics["n_slices_total"]
     assert outcome.model is not model  # the caller's model is untouched
-    lfoci = text_unlearn(model, request, replacer)
-    assert lfoci.diagnostics["perturbation"].startswith("token replacement")
-    assert lfoci.diagnostics["n_slices_selected"] < lfoci.diagnostics["n_slices_total"]
+    lfoci = get_method("lcodec")(model, _request(train, replacer))
+    assert 0 < lfoci.diagnostics["n_slices_selected"] < lfoci.diagnostics["n_slices_total"]
 
 
 def test_removal_candidates_and_variants():
@@ -145,7 +154,7 @@ def _settings() -> dict:
     }
 
 
-def test_pretrain_run_aggregate_draw(tmp_path):
+def test_pretrain_run_aggregate_draw(tmp_path, monkeypatch):
     from unlearnbench.config import validate_config
 
     settings = _settings()
@@ -170,6 +179,31 @@ def test_pretrain_run_aggregate_draw(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 0
     with pytest.raises(ValueError, match="not configured"):
         kind.run(ctx, "lcodec_eps1_terminations", 0, tmp_path / "x.json")
+
+    # The method comes from the registry and gets the token replacement on its request;
+    # tokens_replaced configures the perturbation and never reaches the method's hyperparameters.
+    requests: list[UnlearningRequest] = []
+
+    def recording(model, request):
+        requests.append(request)
+        return UnlearningOutcome(model=model, seconds=0.0)
+
+    asked: list[str] = []
+    monkeypatch.setattr(text_removal, "get_method", lambda name: asked.append(name) or recording)
+    kind.run(ctx, "lcodec_eps10_governing-laws", 0, tmp_path / "recorded.json")
+    assert asked == ["lcodec"] and len(requests) == 3
+    assert all(
+        isinstance(r.perturbation, TokenReplacement) and r.perturbation.n_tokens == 2 for r in requests
+    )
+    assert all("tokens_replaced" not in r.hyperparameters for r in requests)
+
+
+def test_text_runs_take_their_method_from_the_registry(tmp_path):
+    settings = {**_settings(), "methods": {"no-such-method": None}}
+    config = {"profile": "t7", "seeds": [0], "experiments": {"led": settings}}
+    ctx = RunContext("led", settings, config, tmp_path / "results", tmp_path / "data", "cpu")
+    with pytest.raises(KeyError, match="unknown unlearning method 'no-such-method'; known: .*lcodec"):
+        get_kind("text-removal").run(ctx, "no-such-method_eps10_governing-laws", 0, tmp_path / "run.json")
 
 
 def _csv(folder: Path, table: pd.DataFrame) -> Path:

@@ -318,8 +318,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from unlearnbench.data import DatasetNotPreparedError, DatasetUnavailableError
     from unlearnbench.data.subsets import UnknownClassError
     from unlearnbench.jobconfig import JobConfigError
+    from unlearnbench.request import InvalidForgetSetError
     from unlearnbench.storage import CorruptCheckpointError, CorruptResultError
-    from unlearnbench.unlearning.base import InvalidForgetSetError
 
     return (JobConfigError, CorruptCheckpointError, CorruptResultError, DatasetNotPreparedError,
             DatasetUnavailableError, InvalidForgetSetError, UnknownClassError)

@@ -11,12 +11,12 @@ the authors' evaluation does; ``threshold: <number>`` fixes them instead).
 
 L-FOCI's perturbations replace random tokens (``tokens_replaced`` per copy, the authors'
 ``n_tokens_to_replace``): adding Gaussian noise to token ids, as the engine does for
-images, is meaningless. :func:`text_unlearn` is therefore the engine's blockwise step
-(:func:`unlearnbench.newton.pipeline.blockwise_unlearn`) with the perturbed copies made
-by a :class:`~unlearnbench.models.text.TokenReplacer`; selection, Hessian, noise and the
-update are the engine's own. Embeddings and LayerNorms are never updated (only Linear
-slices exist in the engine). Methods: ``lcodec`` (selection from the hyperparameters),
-``newton-random`` and ``newton-full`` (selection fixed, as the registered methods do).
+images, is meaningless. Each removal's request therefore carries a
+:class:`~unlearnbench.perturbations.TokenReplacement` as its ``perturbation``, and the
+method is any registered one (``lcodec``, ``newton-random``, ``newton-full``, ...), taken
+from the method registry as in every kind; selection, Hessian, noise and the update are
+the engine's own. Embeddings and LayerNorms are never updated by the Newton methods (only
+Linear slices exist in the engine).
 
 Choices the paper leaves open (keys of the experiment block):
 
@@ -29,8 +29,6 @@ Choices the paper leaves open (keys of the experiment block):
 
 from __future__ import annotations
 
-import copy
-import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +59,6 @@ from unlearnbench.models.text import (
     FineTuneRecipe,
     MultilabelBCE,
     TextEncoder,
-    TokenReplacer,
     fine_tune,
     predict_probabilities,
     pretrained_backbone,
@@ -70,22 +67,15 @@ from unlearnbench.models.text import (
     train_wordpiece,
 )
 from unlearnbench.newton.settings import fill_authors_noise_n
+from unlearnbench.perturbations import TokenReplacement
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_json
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
-from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest
+from unlearnbench.unlearning import get_method
 
 KIND = "text-removal"
-#: Fixed selection of the methods this kind runs (the registered methods fix the same).
-METHODS: dict[str, dict[str, Any]] = {
-    "lcodec": {},
-    "newton-random": {"selection": "random"},
-    "newton-full": {"selection": "full"},
-}
 _ORDER_STREAM, _RETAIN_STREAM = 11, 12
-#: Keys of the hyperparameters that belong to the token perturbation, not to NewtonSettings.
-TEXT_KEYS = ("tokens_replaced",)
 
 
 # ---------------------------------------------------------------------------- the kind protocol
@@ -109,10 +99,7 @@ def removal_labels(settings: Mapping[str, Any]) -> list[str]:
 
 
 def variant_of(settings: Mapping[str, Any], name: str) -> Variant:
-    variant = find_variant(settings, name, removal_labels(settings))
-    if variant.method not in METHODS:
-        raise ValueError(f"text-removal runs {', '.join(METHODS)}; got method {variant.method!r}")
-    return variant
+    return find_variant(settings, name, removal_labels(settings))
 
 
 def load_data(ctx: RunContext) -> LedgarData:
@@ -205,145 +192,6 @@ def _evaluate(
     return evaluate_multilabel(dev, data.dev.targets, test, data.test.targets, threshold)
 
 
-# ---------------------------------------------------------------------------- L-CODEC with token perturbations
-
-
-class _UnitFeatures:
-    """Forward hooks: each slice layer's output averaged over all but its unit dimension.
-
-    The same reduction as the engine's (tokens are averaged like spatial positions).
-    """
-
-    def __init__(self, model: nn.Module, layers: Sequence[Any]) -> None:
-        modules = dict(model.named_modules())
-        self.layers = list(layers)
-        self.values: dict[str, torch.Tensor] = {}
-        self.handles = [
-            modules[layer.name].register_forward_hook(self._hook(layer.name)) for layer in self.layers
-        ]
-
-    def _hook(self, name: str):
-        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            out = output.detach()
-            self.values[name] = out.reshape(out.shape[0], -1, out.shape[-1]).mean(dim=1)
-
-        return hook
-
-    def collect(self, rows: int) -> torch.Tensor:
-        cols = [self.values.get(layer.name, torch.zeros(rows, layer.n_slices)) for layer in self.layers]
-        self.values = {}
-        return torch.cat([c.cpu() for c in cols], dim=1)
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-
-
-@torch.no_grad()
-def perturbed_text_features(
-    model: nn.Module,
-    loss_fn: Any,
-    forget: tuple[torch.Tensor, ...],
-    layers: Sequence[Any],
-    replacer: TokenReplacer,
-    copies: int,
-    generator: torch.Generator,
-    chunk: int = 256,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """L-FOCI's sample for a text forget batch: ``features [copies, slices]``, ``losses [copies]``.
-
-    Copy ``j`` is the whole forget batch with ``replacer``'s token replacements; its
-    features are averaged over the batch and its loss is ``loss_fn`` on the batch (read
-    off the same forward pass when ``loss_fn`` has ``sample_losses``, as
-    :class:`~unlearnbench.models.text.MultilabelBCE` does).
-    """
-    if copies < 2:
-        raise ValueError(f"L-FOCI needs at least 2 perturbed copies, got {copies}")
-    ids, targets = forget[0], forget[1]
-    b = int(ids.shape[0])
-    perturbed = replacer(ids, copies, generator)  # [copies, b, L]
-    model.eval()
-    hooks = _UnitFeatures(model, layers)
-    features, losses = [], []
-    try:
-        per_chunk = max(1, chunk // b)
-        for start in range(0, copies, per_chunk):
-            part = perturbed[start : start + per_chunk]
-            c = int(part.shape[0])
-            logits = model(part.reshape(c * b, -1))
-            features.append(hooks.collect(c * b).reshape(c, b, -1).mean(dim=1))
-            if hasattr(loss_fn, "sample_losses"):  # the same forward pass gives every copy's loss
-                per_sample = loss_fn.sample_losses(logits, targets.repeat(c, *[1] * (targets.ndim - 1)))
-                losses.append(per_sample.reshape(c, b).mean(dim=1))
-            else:
-                losses.append(_copy_losses(model, loss_fn, part, targets))
-    finally:
-        hooks.remove()
-    return torch.cat(features), torch.cat(losses).double().cpu()
-
-
-def _copy_losses(model: nn.Module, loss_fn: Any, copies: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``loss_fn`` on each copy ``[b, L]`` of ``copies`` at once (vmap), or one by one if it cannot trace."""
-    try:
-        return torch.func.vmap(lambda ids: loss_fn(model, (ids, targets)))(copies).reshape(-1)
-    except (RuntimeError, NotImplementedError):
-        return torch.stack([loss_fn(model, (ids, targets)) for ids in copies]).reshape(-1)
-
-
-def text_unlearn(
-    model: nn.Module, request: UnlearningRequest, replacer: TokenReplacer, **fixed: Any
-) -> UnlearningOutcome:
-    """The engine's blockwise Newton removal with L-FOCI on token-replaced copies."""
-    from unlearnbench.newton.pipeline import MAX_LISTED_SLICES, load_request_data, step_on_selection
-    from unlearnbench.newton.selection import select_slices
-    from unlearnbench.newton.settings import NewtonSettings
-    from unlearnbench.newton.slices import slice_layers, slice_names, total_slices
-
-    hp = {k: v for k, v in request.hyperparameters.items() if k not in TEXT_KEYS}
-    settings = NewtonSettings.from_hyperparameters(hp, **fixed)
-    generator = request.generator
-    with Stopwatch(request.device) as watch:
-        work = copy.deepcopy(model).to(request.device).eval()
-        layers = slice_layers(work)
-        n_slices = total_slices(layers)
-        forget, retain = load_request_data(request, need_retain=settings.hessian != "finite-difference")
-        features = losses = None
-        if settings.selection != "full":
-            features, losses = perturbed_text_features(
-                work,
-                request.loss_fn,
-                forget,
-                layers,
-                replacer,
-                settings.perturbations,
-                generator,
-                settings.feature_chunk,
-            )
-        selection = select_slices(
-            settings.selection,
-            n_slices,
-            generator,
-            features,
-            losses,
-            max_slices=settings.max_slices,
-            empty_selection=settings.empty_selection,
-        )
-        diagnostics: dict[str, Any] = {
-            "selection": settings.selection,
-            "n_slices_total": n_slices,
-            "n_slices_selected": len(selection.indices),
-            "noise": settings.noise,
-            "perturbation": f"token replacement ({replacer.n_tokens} per copy)",
-        }
-        if settings.selection != "full":
-            names = slice_names(layers)
-            diagnostics["selected_slices"] = [names[i] for i in selection.indices[:MAX_LISTED_SLICES]]
-        diagnostics.update(
-            step_on_selection(work, request, selection, layers, forget, retain, settings, generator)
-        )
-    return UnlearningOutcome(model=work, seconds=watch.seconds, diagnostics=diagnostics)
-
-
 # ---------------------------------------------------------------------------- one run
 
 
@@ -371,9 +219,11 @@ class _TextTask(RemovalTask):
         dev_ids: torch.Tensor,
         test_ids: torch.Tensor,
         encoder: TextEncoder,
+        perturbation: TokenReplacement,
     ) -> None:
         self.ctx, self.data, self.train, self.loss_fn, self.target = ctx, data, train, loss, target
         self.dev_ids, self.test_ids, self.encoder = dev_ids, test_ids, encoder
+        self.perturbation = perturbation  # L-FOCI's copies replace tokens instead of adding noise
 
     def evaluate(
         self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
@@ -399,6 +249,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     s = ctx.settings
     removal = s.get("removal") or {}
     variant = variant_of(s, method)
+    method_fn = get_method(variant.method)
     data = load_data(ctx)
     target = label_index(data, str(variant.target))
     model, meta = load_model(ctx.model_path(ModelRef("original", seed)), ctx.device)
@@ -415,8 +266,9 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     hp = hyperparameters(s, variant, weight_decay)
     # noise: authors-code passes the full training-set size as n (the authors' ledgar_scrub.py: orig_trainset_size = len(train_data))
     fill_authors_noise_n(hp, len(train))
-    replacer = TokenReplacer(
-        encoder.replacement_pool(), encoder.special_ids(), int(hp.get("tokens_replaced", 1))
+    # tokens_replaced configures the perturbation, not the method: it leaves the hyperparameters here.
+    perturbation = TokenReplacement(
+        encoder.replacement_pool(), encoder.special_ids(), int(hp.pop("tokens_replaced", 1))
     )
     if hp.get("hessian") == "finite-difference":
         if "gradient_bank" not in meta:
@@ -431,7 +283,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     if total <= 0:
         raise ValueError(f"no training provision carries only the label {variant.target!r}")
     schedule = checkpoint_schedule(total, int(removal.get("checkpoint_every", max(1, total // 5))))
-    task = _TextTask(ctx, data, train, loss, target, dev_ids, test_ids, encoder)
+    task = _TextTask(ctx, data, train, loss, target, dev_ids, test_ids, encoder, perturbation)
     plan = RemovalPlan.one_by_one(
         candidates,
         len(train),
@@ -440,7 +292,6 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         retain_stream=_RETAIN_STREAM,
         retain_sample=removal.get("retain_sample"),
     )
-    method_fn = functools.partial(text_unlearn, replacer=replacer, **METHODS[variant.method])
     result = run_removals(model, task, plan, method_fn, hyperparameters=hp, device=ctx.device)
     checkpoints = result.checkpoints
     payload = {

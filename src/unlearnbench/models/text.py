@@ -18,10 +18,10 @@ A checkpoint stores the architecture config (``config`` kwargs, plain types) and
 tokenizer as its JSON string in the metadata, so runs rebuild both without the hub.
 
 Also here: the fine-tuning recipe (AdamW without decay on biases and LayerNorm weights,
-linear warm-up schedule, gradient clipping with a configurable norm type) and
-:class:`TokenReplacer`, the text analogue of input noise for L-FOCI: each perturbed copy
-of a provision has ``n_tokens`` randomly chosen tokens replaced by random vocabulary
-tokens (the authors' ``n_tokens_to_replace``).
+linear warm-up schedule, gradient clipping with a configurable norm type). The text
+analogue of input noise for L-FOCI, token replacement, is
+:class:`unlearnbench.perturbations.TokenReplacement` (fed with
+:meth:`TextEncoder.replacement_pool` and :meth:`TextEncoder.special_ids`).
 """
 
 from __future__ import annotations
@@ -241,51 +241,6 @@ class TextEncoder:
 
 def _bracketed(token: str) -> bool:
     return re.fullmatch(r"\[[^\]]+\]", token) is not None
-
-
-# ---------------------------------------------------------------------------- perturbations
-
-
-@dataclass
-class TokenReplacer:
-    """Perturbed copies of token sequences: ``n_tokens`` random tokens replaced per copy.
-
-    Only non-special positions are replaced (never padding, ``[CLS]`` or ``[SEP]``); the
-    replacement is drawn uniformly from ``pool``. A sequence with fewer replaceable tokens
-    than ``n_tokens`` has all of them replaced. All randomness comes from ``generator``.
-    """
-
-    pool: Sequence[int]
-    special: Sequence[int]
-    n_tokens: int = 1
-
-    def __post_init__(self) -> None:
-        if self.n_tokens <= 0:
-            raise ValueError(f"n_tokens must be positive, got {self.n_tokens}")
-        if len(self.pool) == 0:
-            raise ValueError("the replacement pool is empty")
-
-    def __call__(self, ids: torch.Tensor, copies: int, generator: torch.Generator) -> torch.Tensor:
-        """``[copies, *ids.shape]`` perturbed copies of ``ids`` ([batch, length])."""
-        if ids.ndim != 2 or ids.dtype != torch.long:
-            raise ValueError(
-                f"token ids must be a [batch, length] long tensor, got {ids.dtype} {tuple(ids.shape)}"
-            )
-        if copies < 1:
-            raise ValueError(f"copies must be positive, got {copies}")
-        cpu = ids.cpu()
-        replaceable = ~torch.isin(cpu, torch.as_tensor(list(self.special), dtype=torch.long))
-        k = min(self.n_tokens, cpu.shape[1])
-        scores = torch.rand((copies, *cpu.shape), generator=generator)
-        scores = torch.where(replaceable, scores, torch.full_like(scores, -1.0))
-        top = scores.topk(k, dim=-1)
-        pool = torch.as_tensor(list(self.pool), dtype=torch.long)
-        draws = pool[torch.randint(len(pool), (copies, *cpu.shape[:1], k), generator=generator)]
-        out = cpu.unsqueeze(0).repeat(copies, 1, 1)
-        current = out.gather(-1, top.indices)
-        new = torch.where(top.values >= 0, draws, current)  # protected positions keep their token
-        out.scatter_(-1, top.indices, new)
-        return out.to(ids.device)
 
 
 # ---------------------------------------------------------------------------- loss and training

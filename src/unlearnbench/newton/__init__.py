@@ -4,8 +4,9 @@ The pieces of L-CODEC's Alg. 1 (Mehta et al., CVPR 2022) and its baselines, each
 own module so that it can be tested and swapped on its own:
 
 - :mod:`~unlearnbench.newton.slices`: what a slice is, blocks of slices, gather/scatter;
-- :mod:`~unlearnbench.newton.activations`: perturbed copies of the forget sample and one
-  activation per slice (L-FOCI's samples);
+- :mod:`~unlearnbench.newton.activations`: one activation per slice and the loss of each
+  perturbed copy of the forget sample (L-FOCI's samples; the copies come from the request's
+  :mod:`~unlearnbench.perturbations`);
 - :mod:`~unlearnbench.newton.selection`: ``lfoci`` / ``cheap`` / ``random`` / ``full``;
 - :mod:`~unlearnbench.newton.hessian`: ``exact`` (HVP + CG), ``dense``,
   ``finite-difference`` (Sherman-Morrison/Woodbury);

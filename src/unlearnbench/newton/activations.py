@@ -1,13 +1,18 @@
 """Perturbed activations: the samples L-FOCI selects slices from (paper Sec. 5, eqs. 10-12).
 
-For a forget batch ``(x, y)`` the method draws ``m`` perturbations ``x + N(0, sigma^2)``
-(``sigma = 0.1`` in the authors' code) and records, for each copy ``j``:
+For a forget batch ``(x, y)`` a :class:`~unlearnbench.perturbations.Perturbation` makes
+``m`` perturbed copies ``x_j`` (Gaussian input noise ``x + N(0, sigma^2)`` with ``sigma =
+0.1`` in the authors' code; token replacement for text), and the method records, for each
+copy ``j``:
 
 - one feature per slice (the ``X`` of L-FOCI): the slice's output averaged over every
   dimension but the unit/channel one (spatial positions of a convolution, tokens of a
   sequence) and over the samples of the forget batch (a batch removal perturbs every
   sample and averages, as the authors' hooks do);
-- the loss of the copy (the ``Y`` of L-FOCI): ``loss_fn(model, (x_j, y))``.
+- the loss of the copy (the ``Y`` of L-FOCI): ``loss_fn(model, (x_j, y))``, or, when the
+  loss function has ``sample_losses(outputs, targets)`` (per-sample losses whose mean is
+  the batch loss, as :class:`~unlearnbench.models.text.MultilabelBCE` has), the mean of
+  those read off the same forward pass (one pass instead of two).
 
 Features come from forward hooks registered on the slice layers, stored by qualified
 module name and laid out in :func:`~unlearnbench.newton.slices.slice_layers` order, so the
@@ -15,8 +20,8 @@ column of a slice does not depend on the order in which layers run. A layer call
 than once in a forward pass contributes the mean over its calls; a layer never called
 yields a constant (zero) column that L-FOCI cannot select.
 
-Perturbation noise is drawn on the CPU from the request's generator, so the same seed
-gives the same features on any device. The model runs in eval mode (no dropout, batch
+The perturbation draws all copies at once, before any forward pass, so the same seed gives
+the same features whatever ``chunk`` is. The model runs in eval mode (no dropout, batch
 norm uses its running statistics).
 """
 
@@ -30,6 +35,7 @@ import torch
 from torch import nn
 
 from unlearnbench.newton.slices import SliceLayer
+from unlearnbench.perturbations import Perturbation
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
 
@@ -106,8 +112,8 @@ def perturbed_activations(
     forget: tuple[torch.Tensor, ...],
     layers: Sequence[SliceLayer],
     *,
+    perturbation: Perturbation,
     copies: int,
-    std: float,
     generator: torch.Generator,
     chunk: int = 256,
 ) -> PerturbationSample:
@@ -118,29 +124,34 @@ def perturbed_activations(
     """
     if copies < 2:
         raise ValueError(f"L-FOCI needs at least 2 perturbed copies, got {copies}")
-    if std <= 0:
-        raise ValueError(f"the perturbation std must be positive, got {std}")
     x, labels = forget[0], forget[1]
     device = x.device
     b = int(x.shape[0])
+    perturbed = perturbation(x, copies, generator)
+    if tuple(perturbed.shape) != (copies, *x.shape):
+        raise ValueError(
+            f"the perturbation returned shape {tuple(perturbed.shape)}, expected {(copies, *x.shape)}"
+        )
     per_chunk = max(1, chunk // b)
+    sample_losses = getattr(loss_fn, "sample_losses", None)
     was_training = model.training
     model.eval()
     hooks = _FeatureHooks(model, layers)
     features, losses = [], []
     try:
-        # All noise in one draw: torch's CPU sampler consumes the stream differently for
-        # different tensor sizes, so drawing per chunk would make results depend on ``chunk``.
-        noise = torch.randn((copies, *x.shape), generator=generator, dtype=x.dtype)
         for start in range(0, copies, per_chunk):
             c = min(per_chunk, copies - start)
-            batch = x.unsqueeze(0) + std * noise[start : start + c].to(device)  # [c, b, ...]
+            batch = perturbed[start : start + c]  # [c, b, ...]
             hooks.enabled = True
-            model(batch.reshape(c * b, *x.shape[1:]))
+            outputs = model(batch.reshape(c * b, *x.shape[1:]))
             features.append(hooks.collect(c * b, device).reshape(c, b, -1).mean(dim=1))
-            # Losses in a second pass with the hooks off: vmap cannot hand activations out.
-            hooks.enabled = False
-            losses.append(_copy_losses(model, loss_fn, batch, labels).reshape(c))
+            if sample_losses is not None:
+                repeated = labels.repeat(c, *[1] * (labels.ndim - 1))
+                losses.append(sample_losses(outputs, repeated).reshape(c, b).mean(dim=1))
+            else:
+                # A second pass with the hooks off: vmap cannot hand activations out.
+                hooks.enabled = False
+                losses.append(_copy_losses(model, loss_fn, batch, labels).reshape(c))
     finally:
         hooks.remove()
         model.train(was_training)

@@ -4,7 +4,9 @@
 ``cheap``, ``random``, ``full``); ``kfac_unlearn`` is the K-FAC alternative of the
 paper's appendix D.4. Both work on a deep copy of the model (the caller's model is never
 modified) and draw every random number from ``request.generator`` in a fixed order:
-perturbations, L-FOCI's seed, the random selection, then the removal noise.
+perturbations, L-FOCI's seed, the random selection, then the removal noise. The perturbed
+copies are the request's ``perturbation`` (Gaussian input noise of ``perturbation_std``
+unless the caller passes another, as text does with token replacement).
 """
 
 from __future__ import annotations
@@ -24,12 +26,9 @@ from unlearnbench.newton.selection import Selection, select_slices
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, slice_layers, slice_names, total_slices
 from unlearnbench.newton.update import block_newton_step
-from unlearnbench.unlearning.base import (
-    InvalidForgetSetError,
-    Stopwatch,
-    UnlearningOutcome,
-    UnlearningRequest,
-)
+from unlearnbench.perturbations import GaussianInputNoise
+from unlearnbench.request import InvalidForgetSetError, UnlearningOutcome, UnlearningRequest
+from unlearnbench.timing import Stopwatch
 
 #: Selected slice names are listed in the diagnostics up to this many (a full selection is only counted).
 MAX_LISTED_SLICES = 64
@@ -93,13 +92,16 @@ def blockwise_unlearn(model: nn.Module, request: UnlearningRequest, **fixed: Any
         forget, retain = load_request_data(request, need_retain=settings.hessian != "finite-difference")
         features = losses = None
         if settings.selection != "full":
+            perturbation = request.perturbation
+            if perturbation is None:
+                perturbation = GaussianInputNoise(settings.perturbation_std)
             sample = perturbed_activations(
                 work,
                 request.loss_fn,
                 forget,
                 layers,
+                perturbation=perturbation,
                 copies=settings.perturbations,
-                std=settings.perturbation_std,
                 generator=generator,
                 chunk=settings.feature_chunk,
             )

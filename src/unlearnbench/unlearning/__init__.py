@@ -6,14 +6,8 @@ Importing this package imports every method module so the registry is complete.
 import importlib
 import pkgutil
 
-from unlearnbench.unlearning.base import (
-    InvalidForgetSetError,
-    UnlearningOutcome,
-    UnlearningRequest,
-    available_methods,
-    get_method,
-    register,
-)
+from unlearnbench.request import InvalidForgetSetError, UnlearningOutcome, UnlearningRequest
+from unlearnbench.unlearning.base import available_methods, get_method, register
 
 __all__ = [
     "InvalidForgetSetError",
@@ -23,7 +17,6 @@ __all__ = [
     "get_method",
     "register",
 ]
-
 
 
 def _import_method_modules() -> None:

@@ -39,7 +39,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.request import UnlearningOutcome, UnlearningRequest
+from unlearnbench.timing import Stopwatch
+from unlearnbench.unlearning.base import register
 from unlearnbench.unlearning.gradient_steps import (
     assign_flat_gradient,
     flat_gradient,

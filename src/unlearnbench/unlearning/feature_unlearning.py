@@ -62,7 +62,9 @@ import torch
 from torch import nn
 
 from unlearnbench.metrics.ssim import ssim
-from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.request import UnlearningOutcome, UnlearningRequest
+from unlearnbench.timing import Stopwatch
+from unlearnbench.unlearning.base import register
 from unlearnbench.unlearning.normalisation import frozen_normalisation
 
 Feedback = Callable[[torch.Tensor], torch.Tensor]

@@ -13,7 +13,8 @@ from __future__ import annotations
 from torch import nn
 
 from unlearnbench.newton.pipeline import blockwise_unlearn
-from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.request import UnlearningOutcome, UnlearningRequest
+from unlearnbench.unlearning.base import register
 
 
 @register("lcodec")

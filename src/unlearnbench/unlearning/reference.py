@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.request import UnlearningOutcome, UnlearningRequest
+from unlearnbench.timing import Stopwatch
+from unlearnbench.unlearning.base import register
 
 
 @register("before")
