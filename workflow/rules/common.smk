@@ -9,10 +9,10 @@ from functools import lru_cache
 from snakemake.exceptions import WorkflowError
 
 from unlearnbench import jobconfig
-from unlearnbench.artifacts import all_artifacts, get_artifact
+from unlearnbench.artifacts import all_artifacts, figure_arrays, get_artifact
 from unlearnbench.config import ConfigError, validate_config
 from unlearnbench.data import dataset_base
-from unlearnbench.experiments import get_kind
+from unlearnbench.experiments import get_kind, run_arrays
 
 try:
     validate_config(config)  # spelling (schema) and meaning (classes, seeds, names, datasets, artifacts)

@@ -1,15 +1,10 @@
 # Aggregate runs into each artifact's table, then draw its figure from the table alone.
 
 
-# Arrays saved beside the run JSONs that a figure tiles (figures never recompute anything).
-FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-fig12-reid-actmaps": ".actmaps.npz"}
-
-
 def figure_extra_inputs(wildcards):
-    suffix = FIGURE_ARRAYS.get(wildcards.artifact)
-    if suffix is None:
-        return []
-    return [f[: -len(".json")] + suffix for f in artifact_run_files(wildcards.artifact)]
+    """Arrays saved beside the run JSONs that the figure tiles, as the artifact declares them."""
+    suffixes = figure_arrays(wildcards.artifact)
+    return [f[: -len(".json")] + s for s in suffixes for f in artifact_run_files(wildcards.artifact)]
 
 
 rule table:

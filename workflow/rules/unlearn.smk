@@ -1,6 +1,6 @@
 # One unlearning run (experiment, method, seed) -> run JSON with metrics and provenance.
-# Some kinds also save arrays that figures tile (they never recompute): generated samples
-# (generative-unlearning) and activation maps (reid-removal). One rule per such kind, so that
+# Some kinds also save arrays that figures tile (they never recompute): generated samples or
+# activation maps, as the kind declares (RUN_ARRAYS). One rule per such set of files, so that
 # Snakemake tracks every file a run writes.
 
 
@@ -12,7 +12,7 @@ rule run_generative:
         json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
         samples=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.samples.npz",
     wildcard_constraints:
-        experiment=experiments_where(lambda b: b["kind"] == "generative-unlearning"),
+        experiment=experiments_where(lambda b: run_arrays(b["kind"]) == (".samples.npz",)),
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
@@ -33,7 +33,7 @@ rule run_reid:
         json=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
         actmaps=f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.actmaps.npz",
     wildcard_constraints:
-        experiment=experiments_where(lambda b: b["kind"] == "reid-removal"),
+        experiment=experiments_where(lambda b: run_arrays(b["kind"]) == (".actmaps.npz",)),
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,
@@ -53,7 +53,7 @@ rule run:
     output:
         f"{RESULTS}/runs/{{experiment}}/{{method}}/seed{{seed}}.json",
     wildcard_constraints:
-        experiment=experiments_where(lambda b: b["kind"] not in ("generative-unlearning", "reid-removal")),
+        experiment=experiments_where(lambda b: not run_arrays(b["kind"])),
     threads: config.get("threads", 1)
     resources:
         gpu=GPUS_PER_JOB,

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest
 from unlearnbench.unlearning.gradient_steps import (
     assign_flat_gradient,
     flat_gradient,
@@ -116,13 +116,14 @@ def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> U
     return UnlearningOutcome(model=model, seconds=watch.seconds, diagnostics=diagnostics)
 
 
-@register("gradient-ascent")
 def gradient_ascent(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Ascend the forget loss (paper 1, objective 1), with no projection."""
     return _ascend(model, request, surgery=False)
 
 
-@register("gradient-surgery")
 def gradient_surgery(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Ascend the forget gradient projected onto the normal plane of the retain gradient."""
     return _ascend(model, request, surgery=True)
+
+
+METHODS = {"gradient-ascent": gradient_ascent, "gradient-surgery": gradient_surgery}

@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from unlearnbench.metrics.ssim import ssim
-from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest
 from unlearnbench.unlearning.normalisation import frozen_normalisation
 
 Feedback = Callable[[torch.Tensor], torch.Tensor]
@@ -184,7 +184,6 @@ def _positive(hp: dict[str, Any], key: str, default: Any, cast: type = int) -> A
     return value
 
 
-@register("feature-unlearning")
 def feature_unlearning(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Fine-tune the decoder so latents carrying the feature decode like their translated latents."""
     feedback = getattr(request, "feedback", None)
@@ -303,3 +302,6 @@ def _thin(values: Sequence[float], keep: int = 50) -> list[float]:
         return list(values)
     step = len(values) / keep
     return [values[int(i * step)] for i in range(keep)] + [values[-1]]
+
+
+METHODS = {"feature-unlearning": feature_unlearning}

@@ -13,9 +13,11 @@ from __future__ import annotations
 from torch import nn
 
 from unlearnbench.newton.pipeline import blockwise_unlearn
-from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest
 
 
-@register("lcodec")
 def lcodec(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     return blockwise_unlearn(model, request)
+
+
+METHODS = {"lcodec": lcodec}

@@ -10,9 +10,11 @@ from __future__ import annotations
 from torch import nn
 
 from unlearnbench.newton.pipeline import blockwise_unlearn
-from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest
 
 
-@register("newton-full")
 def newton_full(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     return blockwise_unlearn(model, request, selection="full")
+
+
+METHODS = {"newton-full": newton_full}

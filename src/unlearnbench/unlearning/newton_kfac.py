@@ -10,9 +10,11 @@ from __future__ import annotations
 from torch import nn
 
 from unlearnbench.newton.pipeline import kfac_unlearn
-from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.unlearning.base import UnlearningOutcome, UnlearningRequest
 
 
-@register("newton-kfac")
 def newton_kfac(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     return kfac_unlearn(model, request)
+
+
+METHODS = {"newton-kfac": newton_kfac}

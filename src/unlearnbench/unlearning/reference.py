@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest, register
+from unlearnbench.unlearning.base import Stopwatch, UnlearningOutcome, UnlearningRequest
 
 
-@register("before")
 def before(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """The pretrained model unchanged (the BEFORE row of the papers' tables)."""
     return UnlearningOutcome(model=model, seconds=0.0, diagnostics={})
 
 
-@register("retrain")
 def retrain(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Train from scratch on the retain set with the original recipe."""
     if request.retrain_fn is None:
@@ -26,3 +24,6 @@ def retrain(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     with Stopwatch(request.device) as watch:
         fresh = request.retrain_fn(request.retain)
     return UnlearningOutcome(model=fresh, seconds=watch.seconds, diagnostics={"retain_size": len(request.retain)})
+
+
+METHODS = {"before": before, "retrain": retrain}
