@@ -108,6 +108,21 @@ def test_a_name_declared_twice_is_refused(tmp_path, monkeypatch):
         registry.names()
 
 
+def test_an_entry_point_to_a_module_that_declares_nothing_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "empty_pkg").mkdir()
+    (tmp_path / "empty_pkg" / "__init__.py").write_text("")
+    (tmp_path / "stray_plugin.py").write_text("X = 1\n")
+    info = tmp_path / "stray_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stray-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[empty_pkg]\nstray = stray_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(
+        TypeError, match="entry point 'stray' of group 'empty_pkg' must name a module that declares KIND"
+    ):
+        Registry("gadget", "empty_pkg", "KIND").names()
+
+
 # ------------------------------------------------------------------ plug-ins of a separate package
 
 OUTSIDE_MODULES = {
