@@ -123,17 +123,8 @@ def test_reader_errors_name_the_problem(tmp_path):
         read_celeba(attrs, part, imgs, OPTIONS)
 
 
-@pytest.fixture
-def celeba_kinds(monkeypatch):
-    """Make the registry know the kinds (a no-op once they are registered centrally)."""
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "celeba", "celeba")
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "celeba-standin", "celeba-standin")
-    monkeypatch.setitem(registry.KIND_MODULES, "celeba", "unlearnbench.data.celeba")
-    monkeypatch.setitem(registry.KIND_MODULES, "celeba-standin", "unlearnbench.data.celeba_standin")
-
-
 @pytest.mark.parametrize("zipped", [False, True])
-def test_prepare_verifies_md5s_and_loads_through_the_registry(tmp_path, monkeypatch, celeba_kinds, zipped):
+def test_prepare_verifies_md5s_and_loads_through_the_registry(tmp_path, monkeypatch, zipped):
     root = write_celeba(tmp_path / "official", zipped=zipped)
     md5s = {name: _md5(root / name) for name in ("list_attr_celeba.txt", "list_eval_partition.txt")}
     if zipped:
@@ -163,7 +154,7 @@ def test_missing_files_name_file_source_and_folder(tmp_path, monkeypatch):
     assert "drive.google.com" in message and str(raw) in message and "by hand" in message
 
 
-def test_standin_is_written_in_the_official_format_and_read_by_the_real_loader(tmp_path, celeba_kinds):
+def test_standin_is_written_in_the_official_format_and_read_by_the_real_loader(tmp_path):
     config = {"celeba-standin": {"n_train": 24, "n_valid": 2, "n_test": 8, "seed": 3}}
     prepare_dataset("celeba-standin", config, tmp_path)
     raw = tmp_path / "celeba-standin" / "raw"

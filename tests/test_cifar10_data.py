@@ -25,22 +25,12 @@ from unlearnbench.data import (
     is_stand_in,
     load_dataset,
     prepare_dataset,
-    registry,
 )
 from unlearnbench.data import cifar10 as cifar_kind
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 UNREACHABLE = "http://127.0.0.1:9/"
-
-
-@pytest.fixture
-def vision_kinds(monkeypatch):
-    """The registry entries of the vision kinds (what the lead adds to data/registry.py)."""
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "cifar10", "cifar10")
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "cifar10-standin", "cifar10-standin")
-    monkeypatch.setitem(registry.KIND_MODULES, "cifar10", "unlearnbench.data.cifar10")
-    monkeypatch.setitem(registry.KIND_MODULES, "cifar10-standin", "unlearnbench.data.cifar10_standin")
 
 
 def image(label: int, index: int) -> np.ndarray:
@@ -88,7 +78,7 @@ def write_fake_archive(path: Path) -> tuple[str, dict[str, str], dict]:
 
 
 @pytest.fixture
-def fake_archive(tmp_path, monkeypatch, vision_kinds):
+def fake_archive(tmp_path, monkeypatch):
     """A mirror folder holding a fake cifar-10-python.tar.gz; md5s pinned to it; no network."""
     mirror = tmp_path / "mirror"
     archive_md5, batch_md5, labels = write_fake_archive(mirror / cifar_kind.ARCHIVE_NAME)
@@ -161,7 +151,7 @@ def test_prepare_from_a_mirror_verifies_extracts_and_loads(fake_archive, tmp_pat
     assert not is_stand_in("cifar10")
 
 
-def test_offline_error_names_file_url_and_folder(tmp_path, monkeypatch, vision_kinds):
+def test_offline_error_names_file_url_and_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("UNLEARNBENCH_OFFLINE", "1")
     with pytest.raises(DatasetUnavailableError) as info:
         prepare_dataset("cifar10", None, tmp_path / "data")
@@ -180,7 +170,7 @@ def test_a_damaged_archive_in_the_raw_folder_is_refused(fake_archive, tmp_path):
         prepare_dataset("cifar10", None, tmp_path / "data")
 
 
-def test_standin_is_written_in_cifar_format_and_read_by_the_real_reader(tmp_path, vision_kinds):
+def test_standin_is_written_in_cifar_format_and_read_by_the_real_reader(tmp_path):
     settings = {"cifar10-standin": {"train_per_class": 3, "test_per_class": 2}}
     prepare_dataset("cifar10-standin", settings, tmp_path / "data")
     folder = tmp_path / "data" / "cifar10-standin" / "cifar-10-batches-py"
@@ -204,7 +194,7 @@ def test_standin_is_deterministic_and_classes_differ():
     assert np.linalg.matrix_rank(means - means.mean(axis=0)) >= 2  # class colours are not all alike
 
 
-def test_standin_rejects_bad_settings(tmp_path, vision_kinds):
+def test_standin_rejects_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="train_per_class"):
         prepare_dataset("cifar10-standin", {"cifar10-standin": {"train_per_class": 0}}, tmp_path)
     with pytest.raises(ValueError, match="unknown settings"):

@@ -9,7 +9,7 @@ import pytest
 
 from unlearnbench.artifacts import get_artifact
 from unlearnbench.config import ConfigError, validate_config
-from unlearnbench.data import prepare_dataset, registry
+from unlearnbench.data import prepare_dataset
 from unlearnbench.experiments import cifar_zoo, get_kind
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.storage import read_json
@@ -35,8 +35,6 @@ BLOCK = {
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "cifar10-standin", "cifar10-standin")
-    monkeypatch.setitem(registry.KIND_MODULES, "cifar10-standin", "unlearnbench.data.cifar10_standin")
     datasets = {"cifar10-standin": {"train_per_class": 7, "test_per_class": 3}}
     prepare_dataset("cifar10-standin", datasets, tmp_path / "data")
     config = {

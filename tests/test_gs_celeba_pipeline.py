@@ -12,7 +12,7 @@ from unlearnbench.artifacts.gs_fig1 import ARTIFACT as FIG1
 from unlearnbench.artifacts.gs_table1 import ARTIFACT as TABLE1
 from unlearnbench.artifacts.gs_table1 import ROW_LABELS
 from unlearnbench.config import validate_config
-from unlearnbench.data import prepare_dataset, registry
+from unlearnbench.data import prepare_dataset
 from unlearnbench.experiments import generative_unlearning as gu
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.storage import read_json, write_json
@@ -53,13 +53,7 @@ CELEBA_BLOCK = {
 }
 
 
-@pytest.fixture
-def celeba_kinds(monkeypatch):
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "celeba-standin", "celeba-standin")
-    monkeypatch.setitem(registry.KIND_MODULES, "celeba-standin", "unlearnbench.data.celeba_standin")
-
-
-def test_celeba_standin_column_runs_every_method_kind(tmp_path, celeba_kinds):
+def test_celeba_standin_column_runs_every_method_kind(tmp_path):
     datasets = {"celeba-standin": {"n_train": 24, "n_valid": 0, "n_test": 8, "seed": 1}}
     config = {"profile": "t", "seeds": [0], "datasets": datasets, "experiments": {"gs-celeba": CELEBA_BLOCK}}
     prepare_dataset("celeba-standin", datasets, tmp_path / "data")

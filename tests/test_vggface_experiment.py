@@ -10,7 +10,7 @@ import torch
 
 from unlearnbench.artifacts import get_artifact
 from unlearnbench.config import validate_config
-from unlearnbench.data import prepare_dataset, registry
+from unlearnbench.data import prepare_dataset
 from unlearnbench.data.download import md5sum
 from unlearnbench.experiments import face_scrubbing
 from unlearnbench.experiments.base import ModelRef, RunContext
@@ -41,10 +41,6 @@ ORIGINAL = ModelRef("original", 0)
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "faces-standin", "identity-folders-standin")
-    monkeypatch.setitem(
-        registry.KIND_MODULES, "identity-folders-standin", "unlearnbench.data.identity_folders_standin"
-    )
     datasets = {"faces-standin": {"n_identities": 3, "images_per_identity": 6, "image_size": [32, 32]}}
     prepare_dataset("faces-standin", datasets, tmp_path / "data")
     config = {

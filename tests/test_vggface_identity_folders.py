@@ -12,17 +12,6 @@ from unlearnbench.data import identity_folders_standin as standin
 from unlearnbench.data import is_stand_in, load_dataset, prepare_dataset, registry
 
 
-@pytest.fixture
-def vision_kinds(monkeypatch):
-    """The registry entries the lead adds to data/registry.py for these kinds."""
-    monkeypatch.setitem(registry.BUILTIN_KINDS, "faces-standin", "identity-folders-standin")
-    monkeypatch.setattr(registry, "USER_KINDS", (*registry.USER_KINDS, "identity-folders"))
-    monkeypatch.setitem(registry.KIND_MODULES, "identity-folders", "unlearnbench.data.identity_folders")
-    monkeypatch.setitem(
-        registry.KIND_MODULES, "identity-folders-standin", "unlearnbench.data.identity_folders_standin"
-    )
-
-
 def write_identities(root, counts, size=(40, 30), suffix=".png"):
     """``root/<identity>/<k>``: identity ``i`` has red 40 * i, image ``k`` green 10 * k, blue 200."""
     for i, (identity, count) in enumerate(counts.items()):
@@ -41,7 +30,7 @@ def faces(tmp_path):
     return root
 
 
-def test_every_identity_is_split_and_labelled(faces, tmp_path, vision_kinds):
+def test_every_identity_is_split_and_labelled(faces, tmp_path):
     config = {
         "mine": {
             "kind": "identity-folders",
@@ -124,14 +113,14 @@ def test_errors_name_the_identity_or_file(faces, tmp_path):
         kind.read_identity_folders("e", {"root": str(faces), "identities": ["alice", "bob"]})
 
 
-def test_source_digest_tracks_image_content(faces, vision_kinds):
+def test_source_digest_tracks_image_content(faces):
     ref = registry.resolve_dataset("mine", {"mine": {"kind": "identity-folders", "root": str(faces)}})
     before = kind.source_digest(ref)
     write_identities(faces, {"alice": 5}, size=(40, 31))
     assert kind.source_digest(ref) != before
 
 
-def test_faces_standin_is_jpeg_folders_read_by_the_real_loader(tmp_path, vision_kinds):
+def test_faces_standin_is_jpeg_folders_read_by_the_real_loader(tmp_path):
     config = {"faces-standin": {"n_identities": 3, "images_per_identity": 5, "image_size": [32, 32]}}
     prepare_dataset("faces-standin", config, tmp_path / "data")
     root = tmp_path / "data" / "faces-standin" / standin.IMAGES_FOLDER

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from unlearnbench.data.download import md5sum
-from unlearnbench.models import MODELS
+from unlearnbench.models import build_model
 from unlearnbench.models.vggface import VGGFace, VGGFaceWeightsError, load_vggface_weights
 from unlearnbench.newton.slices import slice_layers
 
@@ -38,7 +38,7 @@ def test_original_architecture_shapes_without_allocating():
 
 
 def test_small_variant_forward_and_registry():
-    model = MODELS["vggface"](n_classes=5, width=2, fc_width=8, image_size=32).eval()
+    model = build_model("vggface", n_classes=5, width=2, fc_width=8, image_size=32).eval()
     assert model(torch.rand(3, 3, 32, 32)).shape == (3, 5)
     assert model.embed(torch.rand(1, 3, 32, 32)).shape == (1, 8)
     with pytest.raises(ValueError, match=r"\[N, 3, 32, 32\]"):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from unlearnbench.models import MODELS, build_model, load_model, save_model, zoo
+from unlearnbench.models import REGISTRY, build_model, load_model, save_model, zoo
 from unlearnbench.newton.slices import SLICEABLE_TYPES, slice_layers, total_slices
 
 #: Narrow but structurally complete variants (every stage and block type present), fast on a CPU.
@@ -24,7 +24,7 @@ SMALL = {
 
 def test_zoo_lists_the_six_models_of_the_figure():
     assert list(zoo.ZOO) == list(SMALL)
-    assert all(name in MODELS for name in zoo.ZOO)
+    assert all(name in REGISTRY for name in zoo.ZOO)
 
 
 @pytest.mark.parametrize("name", list(SMALL))

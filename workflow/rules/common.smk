@@ -10,10 +10,10 @@ from functools import lru_cache
 from snakemake.exceptions import WorkflowError
 
 from unlearnbench import jobconfig
-from unlearnbench.artifacts import all_artifacts, get_artifact
+from unlearnbench.artifacts import all_artifacts, figure_arrays, get_artifact
 from unlearnbench.config import ConfigError, validate_config
 from unlearnbench.data import dataset_base
-from unlearnbench.experiments import get_kind
+from unlearnbench.experiments import get_kind, run_arrays
 
 try:
     validate_config(config)  # spelling (schema) and meaning (classes, seeds, names, datasets, artifacts)
@@ -106,14 +106,10 @@ def artifact_run_files(name):
 
 
 # Arrays saved beside the run JSONs that a figure tiles (figures never recompute anything).
-FIGURE_ARRAYS = {"gs-fig1": ".samples.npz", "lc-fig8-fig12-reid-actmaps": ".actmaps.npz"}
-
-
 def figure_extra_inputs(wildcards):
-    suffix = FIGURE_ARRAYS.get(wildcards.artifact)
-    if suffix is None:
-        return []
-    return [f[: -len(".json")] + suffix for f in artifact_run_files(wildcards.artifact)]
+    """Arrays saved beside the run JSONs that the figure tiles, as the artifact declares them."""
+    suffixes = figure_arrays(wildcards.artifact)
+    return [f[: -len(".json")] + s for s in suffixes for f in artifact_run_files(wildcards.artifact)]
 
 
 def artifact_outputs(name):

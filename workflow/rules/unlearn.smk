@@ -1,6 +1,6 @@
 # One unlearning run (experiment, method, seed) -> run JSON with metrics and provenance.
-# Some kinds also save arrays that figures tile (they never recompute): generated samples
-# (generative-unlearning) and activation maps (reid-removal). One rule per such kind, so that
+# Some kinds also save arrays that figures tile (they never recompute): generated samples or
+# activation maps, as the kind declares (RUN_ARRAYS). One rule per such set of files, so that
 # Snakemake tracks every file a run writes.
 
 
@@ -16,7 +16,7 @@ rule run_generative:
     benchmark:
         f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
     wildcard_constraints:
-        experiment=experiments_where(lambda b: b["kind"] == "generative-unlearning"),
+        experiment=experiments_where(lambda b: run_arrays(b["kind"]) == (".samples.npz",)),
     conda:
         CONDA_ENV
     threads: config.get("threads", 1)
@@ -41,7 +41,7 @@ rule run_reid:
     benchmark:
         f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
     wildcard_constraints:
-        experiment=experiments_where(lambda b: b["kind"] == "reid-removal"),
+        experiment=experiments_where(lambda b: run_arrays(b["kind"]) == (".actmaps.npz",)),
     conda:
         CONDA_ENV
     threads: config.get("threads", 1)
@@ -65,7 +65,7 @@ rule run:
     benchmark:
         f"{BENCHMARKS}/run/{{experiment}}/{{method}}/seed{{seed}}.tsv"
     wildcard_constraints:
-        experiment=experiments_where(lambda b: b["kind"] not in ("generative-unlearning", "reid-removal")),
+        experiment=experiments_where(lambda b: not run_arrays(b["kind"])),
     conda:
         CONDA_ENV
     threads: config.get("threads", 1)

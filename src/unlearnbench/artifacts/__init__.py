@@ -1,29 +1,32 @@
-"""Registry of paper artifacts (tables and figures), one module each.
+"""Paper artifacts (tables and figures): a module of this package that declares ``ARTIFACT``.
 
-Convention: artifact ``gs-table1`` is the ``ARTIFACT`` object of
-``unlearnbench.artifacts.gs_table1``; adding an artifact adds one module and nothing else.
+The ``ARTIFACT`` object carries its ``name`` (``gs-table1``); see :mod:`unlearnbench.plugins`.
+A figure that tiles arrays saved beside the run JSONs names their suffixes in its
+``figure_arrays`` attribute, so the workflow asks for them without a list of artifacts.
 """
 
 from __future__ import annotations
 
-import pkgutil
 from typing import Any
 
-import unlearnbench.artifacts as _package
-from unlearnbench.plugins import import_plugin
+from unlearnbench.plugins import Registry, declared_object
 
-_NOT_ARTIFACTS = {"base", "summaries", "figures", "removal_curves"}
+REGISTRY: Registry[Any] = Registry("artifact", __name__, "ARTIFACT", declared_object)
 
 
 def artifact_names() -> list[str]:
-    """Every artifact module's name, gradient-surgery (gs-) before L-CODEC (lc-), then by name."""
-    names = [m.name.replace("_", "-") for m in pkgutil.iter_modules(_package.__path__) if m.name not in _NOT_ARTIFACTS]
-    return sorted(names, key=lambda n: (not n.startswith("gs-"), n))
+    """Every artifact's name, gradient-surgery (gs-) before L-CODEC (lc-), then by name."""
+    return sorted(REGISTRY.names(), key=lambda n: (not n.startswith("gs-"), n))
 
 
 def get_artifact(name: str) -> Any:
-    return import_plugin(__name__, name, "artifact").ARTIFACT
+    return REGISTRY.get(name)
 
 
 def all_artifacts() -> list[Any]:
     return [get_artifact(name) for name in artifact_names()]
+
+
+def figure_arrays(name: str) -> tuple[str, ...]:
+    """Suffixes of the arrays beside each run JSON that the figure of ``name`` tiles (often none)."""
+    return tuple(getattr(get_artifact(name), "figure_arrays", ()))

@@ -30,6 +30,7 @@ class GsFig1:
     name = "gs-fig1"
     paper = "gradient-surgery"
     title = "Gradient surgery, Figure 1: samples before / after unlearning"
+    figure_arrays = (".samples.npz",)  # the sample grids the runs saved
 
     def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
         seed = int(config["seeds"][0])

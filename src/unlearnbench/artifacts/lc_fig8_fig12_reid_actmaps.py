@@ -35,6 +35,7 @@ class LcFig8Fig12ReidActmaps:
     name = "lc-fig8-fig12-reid-actmaps"
     paper = "l-codec"
     title = "L-CODEC Fig. 8/12: re-ID activation maps before / after scrubbing a person"
+    figure_arrays = (".actmaps.npz",)  # the activation maps the runs saved
 
     @staticmethod
     def experiments(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -133,10 +133,10 @@ def published_tables(published: Sequence[Mapping[str, Any]]) -> dict[str, pd.Dat
 
 
 def _row_labels(artifact: str) -> dict[str, str]:
-    from unlearnbench.plugins import import_plugin
+    from unlearnbench.artifacts import REGISTRY
 
     try:
-        return dict(getattr(import_plugin("unlearnbench.artifacts", artifact, "artifact"), "ROW_LABELS", {}))
+        return dict(getattr(REGISTRY.module_of(artifact), "ROW_LABELS", {}))
     except KeyError:
         return {}
 

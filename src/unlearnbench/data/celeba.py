@@ -55,6 +55,8 @@ from unlearnbench.data.download import (
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
 KIND = "celeba"
+BUILTIN = "celeba"
+USER_KIND = True  # a `datasets:` entry of the config may be of this kind
 SETTINGS = frozenset({"root", "urls", "download", "timeout", "attribute", "image_size", "crop", "limit"})
 REQUIRED: frozenset[str] = frozenset()
 FINGERPRINT = ("attribute", "crop", "image_size", "limit")  # where the files came from does not matter

@@ -38,6 +38,7 @@ from unlearnbench.data.download import md5sum
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
 KIND = "celeba-standin"
+BUILTIN = "celeba-standin"
 STAND_IN = True
 SETTINGS = frozenset(
     {"n_train", "n_valid", "n_test", "male_fraction", "seed", "attribute", "image_size", "crop"}

@@ -38,6 +38,7 @@ from unlearnbench.data.download import (
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
 KIND = "cifar10"
+BUILTIN = "cifar10"
 SETTINGS = frozenset({"mirror", "urls", "download", "timeout"})
 REQUIRED: frozenset[str] = frozenset()
 FINGERPRINT: tuple[str, ...] = ()  # the md5s pin the content; where the archive came from does not matter

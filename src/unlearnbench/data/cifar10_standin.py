@@ -25,6 +25,7 @@ from unlearnbench.data import cifar10
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
 KIND = "cifar10-standin"
+BUILTIN = "cifar10-standin"
 STAND_IN = True  # always: it stands in for CIFAR-10
 SETTINGS = frozenset({"train_per_class", "test_per_class", "seed", "noise"})
 REQUIRED: frozenset[str] = frozenset()

@@ -20,6 +20,9 @@ from unlearnbench.data.registry import DatasetRef, PreparedData
 from unlearnbench.data.subsets import encode_labels, stratified_split
 
 KIND = "digits"
+BUILTIN = "digits"
+#: Class subsets usable by name ("138": the MNIST subset of the gradient-surgery paper).
+BUILTIN_SUBSETS = {"digits138": (1, 3, 8)}
 STAND_IN = True  # always: it stands in for MNIST
 SETTINGS: frozenset[str] = frozenset()
 REQUIRED: frozenset[str] = frozenset()

@@ -41,6 +41,7 @@ from unlearnbench.data.download import md5sum
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
 KIND = "identity-folders"
+USER_KIND = True  # a `datasets:` entry of the config may be of this kind
 SETTINGS = frozenset(
     {
         "root",

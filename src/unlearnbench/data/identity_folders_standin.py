@@ -25,6 +25,7 @@ from unlearnbench.data import identity_folders
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
 KIND = "identity-folders-standin"
+BUILTIN = "faces-standin"
 STAND_IN = True  # always: it stands in for the VGGFace images
 SETTINGS = frozenset({"n_identities", "images_per_identity", "image_size", "seed"})
 REQUIRED: frozenset[str] = frozenset()

@@ -147,6 +147,7 @@ def read_idx_pair(
 # ---------------------------------------------------------------------------- the `idx` kind
 
 KIND = "idx"
+USER_KIND = True  # a `datasets:` entry of the config may be of this kind
 SETTINGS = frozenset(
     {
         "train_images",

@@ -27,6 +27,7 @@ from unlearnbench.data.registry import DatasetRef, PreparedData
 from unlearnbench.data.subsets import UnknownClassError, encode_labels, stratified_split
 
 KIND = "image-folder"
+USER_KIND = True  # a `datasets:` entry of the config may be of this kind
 SETTINGS = frozenset(
     {
         "root",

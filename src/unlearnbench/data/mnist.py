@@ -31,6 +31,9 @@ from unlearnbench.data.registry import DatasetRef, PreparedData
 from unlearnbench.data.subsets import encode_labels
 
 KIND = "mnist"
+BUILTIN = "mnist"
+#: Class subsets usable by name ("138": the MNIST subset of the gradient-surgery paper).
+BUILTIN_SUBSETS = {"mnist138": (1, 3, 8)}
 SETTINGS = frozenset({"mirror", "urls", "download", "timeout"})
 REQUIRED: frozenset[str] = frozenset()
 FINGERPRINT: tuple[str, ...] = ()  # the md5s pin the content; where the files came from does not matter

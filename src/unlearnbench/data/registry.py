@@ -7,13 +7,17 @@ folder with a label CSV) are entries of the profile's ``datasets:`` mapping.
 
 Preparation and loading are split so that the Snakemake rule that fetches and converts
 data runs once per dataset, and every experiment afterwards only reads ``prepared.pt``.
-Kind modules are imported lazily: they import :class:`DatasetRef` and
-:class:`PreparedData` from here, and a run on digits never imports the MNIST downloader.
+
+A dataset kind is a module of :mod:`unlearnbench.data` that declares ``KIND`` (found by
+:mod:`unlearnbench.plugins`), with ``SETTINGS``, ``REQUIRED``, ``FINGERPRINT`` and
+``prepare(ref, folder)``. It may declare ``BUILTIN`` (a dataset name usable with no config
+entry), ``BUILTIN_SUBSETS`` (names of class subsets of it), ``USER_KIND = True`` (config
+entries may be of this kind), ``LABELS`` and ``STAND_IN``. The tables below are read off the
+kind modules (:func:`builtin_kinds`, :func:`builtin_subsets`, :func:`user_kinds`), never by hand.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -28,41 +32,15 @@ from torch.utils.data import TensorDataset
 from unlearnbench import __version__
 from unlearnbench.data.download import md5sum
 from unlearnbench.data.subsets import class_codes, merge_class_requests, select_classes
+from unlearnbench.plugins import Registry, declared_module
 from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
 
 MANIFEST_NAME = "manifest.json"
 PREPARED_NAME = "prepared.pt"
 MANIFEST_FORMAT = "unlearnbench-dataset-v1"
 
-#: Built-in datasets: name -> kind. Their folder under the data root is their name.
-BUILTIN_KINDS: dict[str, str] = {
-    "digits": "digits",
-    "mnist": "mnist",
-    "celeba": "celeba",
-    "celeba-standin": "celeba-standin",
-    "cifar10": "cifar10",
-    "cifar10-standin": "cifar10-standin",
-    "faces-standin": "identity-folders-standin",
-}
-#: Built-in aliases: name -> (base dataset, classes kept). "138" is paper 1's MNIST subset.
-BUILTIN_ALIASES: dict[str, tuple[str, tuple[int, ...]]] = {
-    "digits138": ("digits", (1, 3, 8)),
-    "mnist138": ("mnist", (1, 3, 8)),
-}
-#: Kinds a user may declare in the config, and the module implementing every kind.
-USER_KINDS = ("idx", "image-folder", "identity-folders", "celeba")
-KIND_MODULES: dict[str, str] = {
-    "digits": "unlearnbench.data.digits",
-    "mnist": "unlearnbench.data.mnist",
-    "idx": "unlearnbench.data.idx",
-    "image-folder": "unlearnbench.data.image_folder",
-    "celeba": "unlearnbench.data.celeba",
-    "celeba-standin": "unlearnbench.data.celeba_standin",
-    "cifar10": "unlearnbench.data.cifar10",
-    "cifar10-standin": "unlearnbench.data.cifar10_standin",
-    "identity-folders": "unlearnbench.data.identity_folders",
-    "identity-folders-standin": "unlearnbench.data.identity_folders_standin",
-}
+#: Every dataset kind: the modules of this package that declare ``KIND``.
+REGISTRY: Registry[ModuleType] = Registry("dataset kind", "unlearnbench.data", "KIND", declared_module)
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # the name becomes a folder name
 
 
@@ -123,7 +101,26 @@ class DatasetSplits:
 def known_datasets(datasets_config: Mapping[str, Any] | None = None) -> list[str]:
     """Every name :func:`resolve_dataset` accepts: built-ins, built-in aliases and config entries."""
     config = _config(datasets_config)
-    return sorted(set(BUILTIN_KINDS) | set(BUILTIN_ALIASES) | set(config))
+    return sorted(set(builtin_kinds()) | set(builtin_subsets()) | set(config))
+
+
+def builtin_kinds() -> dict[str, str]:
+    """Built-in dataset name -> its kind; its folder under the data root is its name."""
+    return {module.BUILTIN: kind for kind, module in REGISTRY.items() if hasattr(module, "BUILTIN")}
+
+
+def builtin_subsets() -> dict[str, tuple[str, tuple[int | str, ...]]]:
+    """Built-in subset name -> (the built-in dataset it is cut from, the classes it keeps)."""
+    return {
+        name: (module.BUILTIN, tuple(classes))
+        for _, module in REGISTRY.items()
+        for name, classes in getattr(module, "BUILTIN_SUBSETS", {}).items()
+    }
+
+
+def user_kinds() -> list[str]:
+    """The kinds a ``datasets:`` entry of the config may declare."""
+    return [kind for kind, module in REGISTRY.items() if getattr(module, "USER_KIND", False)]
 
 
 def resolve_dataset(name: str, datasets_config: Mapping[str, Any] | None = None) -> DatasetRef:
@@ -194,8 +191,9 @@ def _resolve(name: str, config: dict[str, Mapping[str, Any]], chain: tuple[str, 
         raise ValueError(f"dataset aliases form a cycle: {' -> '.join((*chain, name))}")
     entry = dict(config[name]) if name in config else None
 
-    if name in BUILTIN_ALIASES:
-        base, classes = BUILTIN_ALIASES[name]
+    subsets, builtins = builtin_subsets(), builtin_kinds()
+    if name in subsets:
+        base, classes = subsets[name]
         if entry:
             raise ValueError(
                 f"{name!r} is a built-in alias of {base!r} with classes {list(classes)}; "
@@ -203,8 +201,8 @@ def _resolve(name: str, config: dict[str, Mapping[str, Any]], chain: tuple[str, 
             )
         return replace(_resolve(base, config, (*chain, name)), name=name, classes=classes)
 
-    if name in BUILTIN_KINDS:
-        kind = BUILTIN_KINDS[name]
+    if name in builtins:
+        kind = builtins[name]
         entry = entry or {}
         declared = entry.pop("kind", kind)
         if declared != kind:
@@ -239,14 +237,15 @@ def _resolve(name: str, config: dict[str, Mapping[str, Any]], chain: tuple[str, 
         return replace(ref, name=name, classes=None if merged is None else tuple(merged))
 
     kind = entry.pop("kind", None)
+    kinds = user_kinds()
     if kind is None:
         raise ValueError(
-            f"the config entry of dataset {name!r} needs 'kind' (one of {', '.join(USER_KINDS)}) "
+            f"the config entry of dataset {name!r} needs 'kind' (one of {', '.join(kinds)}) "
             "or 'base' (another dataset) with 'classes'"
         )
-    if kind not in USER_KINDS:
+    if kind not in kinds:
         raise ValueError(
-            f"dataset {name!r} has unknown kind {kind!r}; user datasets are of kind {', '.join(USER_KINDS)}"
+            f"dataset {name!r} has unknown kind {kind!r}; user datasets are of kind {', '.join(kinds)}"
         )
     return DatasetRef(name, name, kind, classes, _check_settings(name, kind, entry))
 
@@ -261,9 +260,9 @@ def _classes_tuple(name: str, classes: Any) -> tuple[int | str, ...] | None:
 
 def _kind_module(kind: str) -> ModuleType:
     try:
-        return importlib.import_module(KIND_MODULES[kind])
-    except KeyError:
-        raise ValueError(f"unknown dataset kind {kind!r}; kinds: {', '.join(sorted(KIND_MODULES))}") from None
+        return REGISTRY.get(kind)
+    except KeyError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _check_settings(name: str, kind: str, settings: dict[str, Any]) -> dict[str, Any]:

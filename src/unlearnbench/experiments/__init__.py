@@ -1,19 +1,24 @@
 """Experiment kinds, looked up by the ``kind`` key of an experiment's config block.
 
-Convention: kind ``sequential-removal`` lives in ``unlearnbench.experiments.sequential_removal``
-and its config schema in ``unlearnbench/schemas/kinds/sequential-removal.yaml``. Adding a kind adds those
-two files and nothing else.
+A kind is a module of this package that declares ``KIND = "<name>"`` (see
+:mod:`unlearnbench.plugins`); its config schema is ``unlearnbench/schemas/kinds/<name>.yaml``. A kind
+whose runs save arrays beside the run JSON declares their suffixes in ``RUN_ARRAYS``, so the
+workflow knows every file a run writes without naming kinds.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from unlearnbench.plugins import import_plugin
+from unlearnbench.plugins import Registry, declared_module
+
+REGISTRY: Registry[ModuleType] = Registry("experiment kind", __name__, "KIND", declared_module)
 
 
 def get_kind(kind: str) -> ModuleType:
-    module = import_plugin(__name__, kind, "experiment kind")
-    if getattr(module, "KIND", None) != kind:
-        raise KeyError(f"{module.__name__} does not declare KIND = {kind!r}")
-    return module
+    return REGISTRY.get(kind)
+
+
+def run_arrays(kind: str) -> tuple[str, ...]:
+    """Suffixes of the files a run of ``kind`` writes beside ``seed<k>.json`` (e.g. ``.samples.npz``)."""
+    return tuple(getattr(get_kind(kind), "RUN_ARRAYS", ()))

@@ -38,7 +38,7 @@ from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.removal_engine import SkipHook, checkpoint_schedule
 from unlearnbench.experiments.unchanged import unchanged_summary
-from unlearnbench.models import zoo as _zoo  # noqa: F401  (registers the zoo models)
+from unlearnbench.models import zoo as _zoo
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_json
 

@@ -46,8 +46,6 @@ import numpy as np
 import torch
 from torch.utils.data import Subset, TensorDataset
 
-import unlearnbench.models.conv_vae  # noqa: F401  (registers "conv-vae")
-import unlearnbench.models.resnet  # noqa: F401  (registers "resnet18")
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
 from unlearnbench.metrics.generative import (
@@ -68,6 +66,8 @@ from unlearnbench.unlearning import get_method
 from unlearnbench.unlearning.feature_unlearning import FeedbackRequest
 
 KIND = "generative-unlearning"
+#: Written beside each run JSON: the sample grids that Figure 1 tiles (the workflow reads this).
+RUN_ARRAYS = (".samples.npz",)
 
 
 def datasets(settings: Mapping[str, Any]) -> list[str]:

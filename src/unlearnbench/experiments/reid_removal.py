@@ -66,6 +66,8 @@ from unlearnbench.training import seed_everything
 from unlearnbench.unlearning import get_method
 
 KIND = "reid-removal"
+#: Written beside each run JSON: the activation maps that Fig. 8/12 tile (the workflow reads this).
+RUN_ARRAYS = (".actmaps.npz",)
 _IDENTITY_STREAM, _ORDER_STREAM, _RETAIN_STREAM = 21, 22, 23
 DEFAULT_IMAGE_SIZE = (256, 128)
 

@@ -1,7 +1,8 @@
 """Model registry and checkpoints that rebuild the right architecture.
 
-A checkpoint stores the architecture's registered name and constructor arguments next
-to the weights, so ``load_model`` needs nothing but the file (and can use
+A model is a constructor named in the ``MODELS`` mapping of a module of this package (see
+:mod:`unlearnbench.plugins`). A checkpoint stores the architecture's name and constructor
+arguments next to the weights, so ``load_model`` needs nothing but the file (and can use
 ``torch.load(weights_only=True)``).
 """
 
@@ -13,30 +14,14 @@ from typing import Any
 
 from torch import nn
 
-from unlearnbench.models.classifiers import MLP, AllCNN, LogisticRegression
-from unlearnbench.models.vae import MLPVAE
+from unlearnbench.plugins import Registry
 from unlearnbench.storage import CorruptCheckpointError, load_checkpoint, save_checkpoint
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "mlp-vae": MLPVAE,
-    "allcnn": AllCNN,
-    "logistic": LogisticRegression,
-    "mlp": MLP,
-}
-
-
-def register_model(name: str, factory: Callable[..., nn.Module]) -> None:
-    if name in MODELS:
-        raise ValueError(f"model {name!r} is registered twice")
-    MODELS[name] = factory
+REGISTRY: Registry[Callable[..., nn.Module]] = Registry("model", __name__, "MODELS")
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
-    try:
-        factory = MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
-    return factory(**kwargs)
+    return REGISTRY.get(name)(**kwargs)
 
 
 def save_model(path: str | Path, model: nn.Module, name: str, kwargs: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
@@ -55,7 +40,3 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict[s
     except (KeyError, RuntimeError, TypeError) as exc:
         raise CorruptCheckpointError(f"checkpoint {path} does not describe a loadable model: {exc}") from exc
     return model.to(device).eval(), dict(body.get("meta", {}))
-
-# Architectures defined in their own modules register themselves on import; these two are
-# light enough to load here so that load_model() finds them without the experiment modules.
-from unlearnbench.models import conv_vae, resnet  # noqa: E402,F401

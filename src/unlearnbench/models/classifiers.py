@@ -83,3 +83,6 @@ def cross_entropy_loss(model: nn.Module, batch) -> torch.Tensor:
     """Mean cross-entropy of ``(inputs, labels)``: the classifiers' training loss."""
     x, y = batch[0], batch[1]
     return F.cross_entropy(model(x), y)
+
+
+MODELS = {"allcnn": AllCNN, "logistic": LogisticRegression, "mlp": MLP}

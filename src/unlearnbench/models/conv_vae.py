@@ -22,8 +22,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unlearnbench.models import MODELS, register_model
-
 DEFAULT_HIDDEN = (32, 64, 128, 256, 512)
 NEGATIVE_SLOPE = 0.01
 
@@ -105,5 +103,4 @@ class ConvVAE(nn.Module):
         return self.decode(z)
 
 
-if "conv-vae" not in MODELS:  # the lead may also register it centrally in unlearnbench.models
-    register_model("conv-vae", ConvVAE)
+MODELS = {"conv-vae": ConvVAE}

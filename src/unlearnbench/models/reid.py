@@ -27,8 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from unlearnbench.models import MODELS, register_model
-
 MODEL_NAME = "torchreid"
 #: Module whose output is the last convolutional feature map, per torchreid architecture.
 ACTIVATION_LAYERS: dict[str, str] = {
@@ -74,8 +72,7 @@ class ReidNet(nn.Module):
         return self.backbone(x)
 
 
-if MODEL_NAME not in MODELS:
-    register_model(MODEL_NAME, ReidNet)
+MODELS = {MODEL_NAME: ReidNet}
 
 
 def activation_layer(model: ReidNet, override: str | None = None) -> str:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unlearnbench.models import MODELS, register_model
-
 TORCHVISION_WIDTH = 64
 BLOCKS_PER_STAGE = (2, 2, 2, 2)
 
@@ -79,5 +77,4 @@ def _rescale(net: nn.Module, width: int) -> None:
             nn.init.zeros_(module.bias)
 
 
-if "resnet18" not in MODELS:  # the lead may also register it centrally in unlearnbench.models
-    register_model("resnet18", ResNet18Classifier)
+MODELS = {"resnet18": ResNet18Classifier}

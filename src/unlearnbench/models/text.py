@@ -37,8 +37,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from unlearnbench.models import MODELS, register_model
-
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 #: DistilBertConfig keys that define the architecture (the rest is bookkeeping).
 ARCH_KEYS = (
@@ -99,8 +97,7 @@ class DistilBertMultilabel(nn.Module):
         return self.classifier(self.embed(ids))
 
 
-if MODEL_NAME not in MODELS:
-    register_model(MODEL_NAME, DistilBertMultilabel)
+MODELS = {MODEL_NAME: DistilBertMultilabel}
 
 
 def pretrained_backbone(model: DistilBertMultilabel, name: str, cache_dir: str | None = None) -> None:

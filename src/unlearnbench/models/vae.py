@@ -68,3 +68,6 @@ def elbo_loss(model: MLPVAE, batch, generator: torch.Generator | None = None) ->
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
     return (recon + kl).mean()
+
+
+MODELS = {"mlp-vae": MLPVAE}

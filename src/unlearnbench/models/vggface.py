@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from unlearnbench.data.download import md5sum
-from unlearnbench.models import MODELS, register_model
 
 VGGFACE_IDENTITIES = 2622
 #: Per-channel RGB mean of the VGGFace training images (both conversions use it; std is 1).
@@ -138,8 +137,7 @@ class VGGFace(nn.Module):
         return self.fc8(self.embed(x))
 
 
-if "vggface" not in MODELS:  # importing twice (e.g. a reload) must not fail
-    register_model("vggface", VGGFace)
+MODELS = {"vggface": VGGFace}
 
 
 def _prlz77_key(key: str) -> str:

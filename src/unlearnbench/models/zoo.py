@@ -19,8 +19,8 @@ name                   architecture
 Weights are always random (``weights=None``): nothing is downloaded from a hub. Width
 and depth options (``width``, ``layers``, ``growth_rate``, ``block_config``,
 ``width_mult``) exist so the quick profile runs the same classes and layer types, narrower,
-on a CPU; their defaults are the paper architectures. Importing this module registers
-the names with :func:`unlearnbench.models.register_model`; torchvision is imported only
+on a CPU; their defaults are the paper architectures. The module declares
+the names in ``MODELS`` (see :mod:`unlearnbench.plugins`); torchvision is imported only
 when a model is built.
 """
 
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unlearnbench.models import MODELS, register_model
+from unlearnbench.models import build_model
 
 #: The zoo of Fig. 5 (right), in the order the figure lists them, with display labels.
 ZOO: dict[str, str] = {
@@ -223,16 +223,13 @@ def cifar_vgg11_bn(
     return model
 
 
-_FACTORIES = {
+MODELS = {
     "cifar-resnet18": cifar_resnet18,
     "cifar-resnet50": cifar_resnet50,
     "cifar-densenet121": cifar_densenet121,
     "cifar-mobilenetv2": cifar_mobilenetv2,
     "cifar-vgg11-bn": cifar_vgg11_bn,
 }
-for _name, _factory in _FACTORIES.items():
-    if _name not in MODELS:  # importing twice (e.g. a reload) must not fail
-        register_model(_name, _factory)
 
 
 def build_zoo_model(name: str, n_classes: int = 10, **kwargs) -> nn.Module:
@@ -241,4 +238,4 @@ def build_zoo_model(name: str, n_classes: int = 10, **kwargs) -> nn.Module:
         raise KeyError(f"{name!r} is not in the CIFAR-10 zoo; zoo: {', '.join(ZOO)}")
     if name == "mlp":
         kwargs.setdefault("n_features", 3 * 32 * 32)
-    return MODELS[name](n_classes=n_classes, **kwargs)
+    return build_model(name, n_classes=n_classes, **kwargs)

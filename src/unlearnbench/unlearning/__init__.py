@@ -1,13 +1,11 @@
-"""Unlearning methods, each registered by name (see :mod:`unlearnbench.unlearning.base`).
+"""Unlearning methods: each module of this package names its methods in ``METHODS``.
 
-Importing this package imports every method module so the registry is complete.
+:func:`get_method` finds them through :mod:`unlearnbench.plugins` (see
+:mod:`unlearnbench.unlearning.base` for the interface every method implements).
 """
 
-import importlib
-import pkgutil
-
 from unlearnbench.request import InvalidForgetSetError, UnlearningOutcome, UnlearningRequest
-from unlearnbench.unlearning.base import available_methods, get_method, register
+from unlearnbench.unlearning.base import available_methods, get_method
 
 __all__ = [
     "InvalidForgetSetError",
@@ -15,17 +13,4 @@ __all__ = [
     "UnlearningRequest",
     "available_methods",
     "get_method",
-    "register",
 ]
-
-
-def _import_method_modules() -> None:
-    """Import every module of this package: each registers its methods with ``@register``.
-
-    Adding a method therefore means adding one module (and naming it in a config).
-    """
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-
-
-_import_method_modules()

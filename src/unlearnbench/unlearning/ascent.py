@@ -41,7 +41,6 @@ from torch import nn
 
 from unlearnbench.request import UnlearningOutcome, UnlearningRequest
 from unlearnbench.timing import Stopwatch
-from unlearnbench.unlearning.base import register
 from unlearnbench.unlearning.gradient_steps import (
     assign_flat_gradient,
     flat_gradient,
@@ -118,13 +117,14 @@ def _ascend(model: nn.Module, request: UnlearningRequest, *, surgery: bool) -> U
     return UnlearningOutcome(model=model, seconds=watch.seconds, diagnostics=diagnostics)
 
 
-@register("gradient-ascent")
 def gradient_ascent(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Ascend the forget loss (paper 1, objective 1), with no projection."""
     return _ascend(model, request, surgery=False)
 
 
-@register("gradient-surgery")
 def gradient_surgery(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Ascend the forget gradient projected onto the normal plane of the retain gradient."""
     return _ascend(model, request, surgery=True)
+
+
+METHODS = {"gradient-ascent": gradient_ascent, "gradient-surgery": gradient_surgery}

@@ -1,19 +1,21 @@
 """The one interface every unlearning method implements, and the registry of methods by name.
 
-A method is a callable registered by name. It receives the trained model and an
-:class:`~unlearnbench.request.UnlearningRequest` and returns an
+A method is a callable named in the ``METHODS`` mapping of its module. It receives the
+trained model and an :class:`~unlearnbench.request.UnlearningRequest` and returns an
 :class:`~unlearnbench.request.UnlearningOutcome` (those types live in
 :mod:`unlearnbench.request`, which the Newton machinery imports without the registry).
+Methods never read files or configs themselves: the caller (an experiment runner) builds the
+request, so the same method can be used from a notebook, a test or the Snakemake workflow.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Protocol
 
 from torch import nn
 
+from unlearnbench.plugins import Registry
 from unlearnbench.request import InvalidForgetSetError, UnlearningOutcome, UnlearningRequest
 
 
@@ -21,28 +23,12 @@ class UnlearningMethod(Protocol):
     def __call__(self, model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome: ...
 
 
-_REGISTRY: dict[str, UnlearningMethod] = {}
-
-
-def register(name: str) -> Callable[[UnlearningMethod], UnlearningMethod]:
-    """Class or function decorator that makes a method available under ``name``."""
-
-    def decorate(method: UnlearningMethod) -> UnlearningMethod:
-        if name in _REGISTRY:
-            raise ValueError(f"unlearning method {name!r} is registered twice")
-        _REGISTRY[name] = method
-        return method
-
-    return decorate
+#: Every method: the ``METHODS`` mapping of each module of :mod:`unlearnbench.unlearning`.
+REGISTRY: Registry[UnlearningMethod] = Registry("unlearning method", "unlearnbench.unlearning", "METHODS")
 
 
 def get_method(name: str) -> UnlearningMethod:
-    from unlearnbench import unlearning  # noqa: F401  (imports every method module)
-
-    try:
-        method = _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown unlearning method {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    method = REGISTRY.get(name)
 
     def checked(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
         check_retain_left(request)
@@ -60,6 +46,4 @@ def check_retain_left(request: UnlearningRequest) -> None:
 
 
 def available_methods() -> list[str]:
-    from unlearnbench import unlearning  # noqa: F401
-
-    return sorted(_REGISTRY)
+    return REGISTRY.names()

@@ -64,7 +64,6 @@ from torch import nn
 from unlearnbench.metrics.ssim import ssim
 from unlearnbench.request import UnlearningOutcome, UnlearningRequest
 from unlearnbench.timing import Stopwatch
-from unlearnbench.unlearning.base import register
 from unlearnbench.unlearning.normalisation import frozen_normalisation
 
 Feedback = Callable[[torch.Tensor], torch.Tensor]
@@ -186,7 +185,6 @@ def _positive(hp: dict[str, Any], key: str, default: Any, cast: type = int) -> A
     return value
 
 
-@register("feature-unlearning")
 def feature_unlearning(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Fine-tune the decoder so latents carrying the feature decode like their translated latents."""
     feedback = getattr(request, "feedback", None)
@@ -305,3 +303,6 @@ def _thin(values: Sequence[float], keep: int = 50) -> list[float]:
         return list(values)
     step = len(values) / keep
     return [values[int(i * step)] for i in range(keep)] + [values[-1]]
+
+
+METHODS = {"feature-unlearning": feature_unlearning}

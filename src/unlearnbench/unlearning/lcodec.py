@@ -14,9 +14,10 @@ from torch import nn
 
 from unlearnbench.newton.pipeline import blockwise_unlearn
 from unlearnbench.request import UnlearningOutcome, UnlearningRequest
-from unlearnbench.unlearning.base import register
 
 
-@register("lcodec")
 def lcodec(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     return blockwise_unlearn(model, request)
+
+
+METHODS = {"lcodec": lcodec}

@@ -11,9 +11,10 @@ from torch import nn
 
 from unlearnbench.newton.pipeline import kfac_unlearn
 from unlearnbench.request import UnlearningOutcome, UnlearningRequest
-from unlearnbench.unlearning.base import register
 
 
-@register("newton-kfac")
 def newton_kfac(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     return kfac_unlearn(model, request)
+
+
+METHODS = {"newton-kfac": newton_kfac}

@@ -11,9 +11,10 @@ from torch import nn
 
 from unlearnbench.newton.pipeline import blockwise_unlearn
 from unlearnbench.request import UnlearningOutcome, UnlearningRequest
-from unlearnbench.unlearning.base import register
 
 
-@register("newton-random")
 def newton_random(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     return blockwise_unlearn(model, request, selection="random")
+
+
+METHODS = {"newton-random": newton_random}

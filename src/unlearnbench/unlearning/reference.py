@@ -11,16 +11,13 @@ from torch import nn
 
 from unlearnbench.request import UnlearningOutcome, UnlearningRequest
 from unlearnbench.timing import Stopwatch
-from unlearnbench.unlearning.base import register
 
 
-@register("before")
 def before(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """The pretrained model unchanged (the BEFORE row of the papers' tables)."""
     return UnlearningOutcome(model=model, seconds=0.0, diagnostics={})
 
 
-@register("retrain")
 def retrain(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     """Train from scratch on the retain set with the original recipe."""
     if request.retrain_fn is None:
@@ -28,3 +25,6 @@ def retrain(model: nn.Module, request: UnlearningRequest) -> UnlearningOutcome:
     with Stopwatch(request.device) as watch:
         fresh = request.retrain_fn(request.retain)
     return UnlearningOutcome(model=fresh, seconds=watch.seconds, diagnostics={"retain_size": len(request.retain)})
+
+
+METHODS = {"before": before, "retrain": retrain}
