@@ -358,3 +358,48 @@ def test_resume_state_is_written_only_after_its_interval(tmp_path):
             callbacks=[_Killer(2)],
         )
     assert not resume.exists()
+
+
+class _Counter:
+    """A resumable callback; ``renamed`` ones keep their state under another key (a changed format)."""
+
+    def __init__(self, renamed: bool = False) -> None:
+        self.epochs, self.key = 0, "count" if renamed else "epochs"
+
+    def on_epoch_end(self, epoch, model, loader):
+        self.epochs += 1
+
+    def on_train_end(self, model, loader):
+        pass
+
+    def state_dict(self):
+        return {self.key: self.epochs}
+
+    def load_state_dict(self, state):
+        self.epochs = state[self.key]
+
+
+def test_a_state_that_fails_half_way_through_loading_is_undone(tmp_path, capsys):
+    resume = tmp_path / "r.resume"
+    data = TensorDataset(torch.randn(16, 2, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 2)
+    loss = lambda m, b: F.cross_entropy(m(b[0]), b[1])  # noqa: E731
+    recipe = dict(epochs=4, batch_size=4, optimizer=OptimizerSpec("sgd", 0.1, momentum=0.9), seed=0)
+    torch.manual_seed(0)
+    clean = nn.Linear(2, 2)
+    fit(clean, loss, data, **recipe)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            nn.Linear(2, 2),
+            loss,
+            data,
+            resume_path=resume,
+            resume_every_s=0,
+            callbacks=[_Counter(), _Killer(2)],
+            **recipe,
+        )
+    torch.manual_seed(0)
+    restarted = nn.Linear(2, 2)  # the weights are loaded before the callback's state fails
+    fit(restarted, loss, data, resume_path=resume, callbacks=[_Counter(renamed=True)], **recipe)
+    assert "ignoring unusable resume state" in capsys.readouterr().out and not resume.exists()
+    _assert_same_weights(clean, restarted)

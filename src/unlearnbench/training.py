@@ -23,6 +23,7 @@ training gives the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextvars
+import copy
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -351,6 +352,36 @@ class _LoopState:
             "epoch": epoch,
             "history": history,
             "elapsed": elapsed,
+            **self._state(),
+        })
+
+    def restore(self, path: Path, identity: str) -> tuple[int, list[float], float]:
+        """Load ``path`` into the loop (epoch, loss history, seconds so far), or start over.
+
+        A file that cannot be continued is deleted with a log line, and the loop is left
+        exactly as it was (a state that failed half-way through loading is undone).
+        """
+        try:
+            state = load_checkpoint(path)
+        except CorruptCheckpointError as exc:  # a torn write
+            return _start_over(path, f"ignoring unusable resume state {path}: {exc}")
+        if state.get("recipe_hash") != identity:
+            return _start_over(
+                path,
+                f"ignoring resume state {path}: it was written by another recipe (recipe hash "
+                f"{str(state.get('recipe_hash'))[:12]}, now {identity[:12]}); starting over",
+            )
+        fresh = copy.deepcopy(self._state())
+        try:
+            self._load(state)
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:  # e.g. a file of an older format
+            self._load(fresh)
+            return _start_over(path, f"ignoring unusable resume state {path}: {exc}")
+        print(f"resuming {path.name} at epoch {state['epoch']}")
+        return int(state["epoch"]), list(state["history"]), float(state["elapsed"])
+
+    def _state(self) -> dict[str, Any]:
+        return {
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": None if self.schedule is None else self.schedule.state_dict(),
@@ -359,38 +390,29 @@ class _LoopState:
             "torch_rng_state": torch.get_rng_state(),
             # dropout on a GPU draws from the CUDA generators, not the CPU one
             "cuda_rng_states": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        })
+        }
 
-    def restore(self, path: Path, identity: str) -> tuple[int, list[float], float]:
-        """Load ``path`` into the loop (epoch, loss history, seconds so far), or start over."""
-        try:
-            state = load_checkpoint(path)
-            if state.get("recipe_hash") != identity:
-                print(f"ignoring resume state {path}: it was written by another recipe "
-                      f"(recipe hash {str(state.get('recipe_hash'))[:12]}, now {identity[:12]}); starting over")
-                path.unlink(missing_ok=True)
-                return 0, [], 0.0
-            if len(state["hook_states"]) != len(self.hooks):
-                raise KeyError(f"{len(state['hook_states'])} hook states for {len(self.hooks)} hooks")
-            if (state["scheduler_state"] is None) != (self.schedule is None):
-                raise KeyError("scheduler_state")
-            self.model.load_state_dict(state["model_state"])
-            self.optimizer.load_state_dict(state["optimizer_state"])
-            if self.schedule is not None:
-                self.schedule.load_state_dict(state["scheduler_state"])
-            for hook, hook_state in zip(self.hooks, state["hook_states"], strict=True):
-                hook.load_state_dict(hook_state)
-        except (CorruptCheckpointError, KeyError, RuntimeError, ValueError) as exc:
-            # A torn write or a file of an older format: start over rather than fail.
-            print(f"ignoring unusable resume state {path}: {exc}")
-            path.unlink(missing_ok=True)
-            return 0, [], 0.0
+    def _load(self, state: Mapping[str, Any]) -> None:
+        if len(state["hook_states"]) != len(self.hooks):
+            raise ValueError(f"{len(state['hook_states'])} hook states for {len(self.hooks)} hooks")
+        if (state["scheduler_state"] is None) != (self.schedule is None):
+            raise ValueError("the file and the recipe disagree on having a learning-rate schedule")
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["scheduler_state"])
+        for hook, hook_state in zip(self.hooks, state["hook_states"], strict=True):
+            hook.load_state_dict(hook_state)
         self.generator.set_state(state["generator_state"])
         torch.set_rng_state(state["torch_rng_state"])
         if torch.cuda.is_available() and len(state["cuda_rng_states"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state["cuda_rng_states"])
-        print(f"resuming {path.name} at epoch {state['epoch']}")
-        return int(state["epoch"]), list(state["history"]), float(state["elapsed"])
+
+
+def _start_over(path: Path, message: str) -> tuple[int, list[float], float]:
+    print(message)
+    path.unlink(missing_ok=True)
+    return 0, [], 0.0
 
 
 def _to_device(batch: Any, device: str) -> Any:
