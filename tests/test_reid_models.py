@@ -35,12 +35,11 @@ def test_forward_gives_logits_in_both_modes(net, tmp_path):
     with pytest.raises(ValueError, match="torchreid has no model"):
         ReidNet("resnet-50", 5)
     assert float(ReidLoss(0.1)(net, (x, torch.tensor([0, 1]))).detach()) > 0
-    assert (
-        ReidRecipe.from_config(
-            {"epochs": 3, "batch_size": 8, "optimizer": {"name": "adam", "lr": 3e-4}}
-        ).weight_decay
-        == 5e-4
-    )
+    recipe = ReidRecipe.from_config({"epochs": 3, "batch_size": 8, "optimizer": {"name": "adam", "lr": 3e-4}})
+    assert recipe.optimizer.weight_decay == 5e-4 and recipe.scheduler.step_size == 20
+    assert not recipe.scheduler.per_batch and recipe.drop_last(9) and not recipe.drop_last(8)
+    with pytest.raises(ValueError, match="Adam"):
+        ReidRecipe.from_config({"optimizer": {"name": "sgd"}})
 
 
 def test_activation_maps(net):

@@ -143,7 +143,7 @@ class _Stop(Exception):
 
 
 class _KillAt:
-    """Simulates `kill` after ``epoch`` epochs (the resume file is written each epoch)."""
+    """Simulates `kill` after ``epoch`` epochs (``resume_every_s=0``: the resume file is written each epoch)."""
 
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
@@ -169,6 +169,7 @@ def _train(epochs: int, resume: Path | None, callbacks=()):
         optimizer=OptimizerSpec("sgd", 0.1),
         seed=0,
         resume_path=resume,
+        resume_every_s=0,
         callbacks=callbacks,
     )
     return model, result

@@ -17,11 +17,10 @@ from unlearnbench.models.text import (
     FineTuneRecipe,
     MultilabelBCE,
     TextEncoder,
-    fine_tune,
-    parameter_groups,
     train_wordpiece,
 )
 from unlearnbench.perturbations import TokenReplacement
+from unlearnbench.training import fit, parameter_groups
 
 TEXTS = [
     "the parties shall terminate this agreement upon notice",
@@ -122,19 +121,36 @@ def test_no_weight_decay_on_bias_and_layernorm(encoder):
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 
-def test_recipe_from_config_and_fine_tuning_learns(encoder):
+def test_recipe_from_config():
     recipe = FineTuneRecipe.from_config(
-        {"epochs": 10, "batch_size": 4, "optimizer": {"name": "adamw", "lr": 1e-2}}
+        {"epochs": 10, "batch_size": 4, "optimizer": {"name": "adamw", "lr": 1e-2}, "adam_epsilon": 1e-6}
     )
-    assert recipe.clip_norm_type == math.inf and recipe.clip_norm == 1.0 and recipe.weight_decay == 0.01
+    assert recipe.clip is not None and recipe.clip.norm_type == math.inf and recipe.clip.max_norm == 1.0
+    assert recipe.optimizer.weight_decay == 0.01 and recipe.optimizer.eps == 1e-6
+    assert not recipe.optimizer.decay_bias_and_norm and recipe.scheduler.per_batch
+    assert FineTuneRecipe.from_config({"clip_norm": None}).clip is None
     with pytest.raises(ValueError, match="AdamW"):
         FineTuneRecipe.from_config({"epochs": 1, "batch_size": 1, "optimizer": {"name": "sgd", "lr": 1.0}})
+
+
+def test_fine_tuning_with_the_recipe_learns(encoder):
+    recipe = FineTuneRecipe.from_config({"epochs": 10, "batch_size": 4, "optimizer": {"name": "adamw", "lr": 1e-2}})
     ids = encoder(TEXTS)
     targets = torch.zeros(len(TEXTS), 3)
     targets[torch.arange(len(TEXTS)), torch.tensor([0, 1, 2, 0] * 5)] = 1.0  # a function of the text
     model = _model(encoder)
-    history = fine_tune(model, MultilabelBCE(torch.ones(3)), TensorDataset(ids, targets), recipe, seed=0)
-    assert history[-1] < 0.6 * history[0]
+    result = fit(
+        model,
+        MultilabelBCE(torch.ones(3)),
+        TensorDataset(ids, targets),
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        optimizer=recipe.optimizer,
+        scheduler=recipe.scheduler,
+        clip=recipe.clip,
+        seed=0,
+    )
+    assert result.history[-1] < 0.6 * result.history[0]
 
 
 def test_sample_losses_average_to_the_batch_loss(encoder):

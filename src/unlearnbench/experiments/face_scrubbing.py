@@ -137,6 +137,7 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
         seed=ref.seed,
         device=ctx.device,
         callbacks=callbacks,
+        resume_path=output.with_name(output.name + ".resume"),
         description=f"{ctx.experiment} fine-tune seed {ref.seed}",
     )
     model.eval()

@@ -57,12 +57,11 @@ from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.activation_maps import activation_maps, map_change
 from unlearnbench.metrics.reid import extract_features, identity_retrieval, retrieval_metrics
 from unlearnbench.models import load_model, save_model
-from unlearnbench.models.reid import MODEL_NAME, ReidLoss, ReidNet, ReidRecipe, activation_layer, train_reid
+from unlearnbench.models.reid import MODEL_NAME, ReidLoss, ReidNet, ReidRecipe, activation_layer
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_atomic, write_json
-from unlearnbench.timing import Stopwatch
-from unlearnbench.training import seed_everything
+from unlearnbench.training import fit, seed_everything
 from unlearnbench.unlearning import get_method
 
 KIND = "reid-removal"
@@ -122,10 +121,22 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     loss = _loss(s)
     recipe = ReidRecipe.from_config(s["training"])
     callbacks = [GradientBankCallback(loss, recipe.epochs, ctx.device)] if _uses_bank(s) else []
-    with Stopwatch(ctx.device) as watch:
-        history = train_reid(
-            model, loss, train, recipe, seed=ref.seed, device=ctx.device, callbacks=callbacks
-        )
+    result = fit(
+        model,
+        loss,
+        train,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        optimizer=recipe.optimizer,
+        scheduler=recipe.scheduler,
+        augment=recipe.augment(ref.seed),
+        drop_last=recipe.drop_last(len(train)),
+        seed=ref.seed,
+        device=ctx.device,
+        callbacks=callbacks,
+        resume_path=output.with_name(output.name + ".resume"),
+        description=f"{ctx.experiment} re-ID seed {ref.seed}",
+    )
     utility = _retrieval(model, data, images, s, ctx.device)
     meta: dict[str, Any] = {
         "experiment": ctx.experiment,
@@ -135,8 +146,8 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
         "n_train": len(train),
         "num_train_pids": data.num_train_pids,
         "image_size": list(_image_size(s)),
-        "train_seconds": watch.seconds,
-        "loss_history": history,
+        "train_seconds": result.seconds,
+        "loss_history": result.history,
         "test_mAP": utility["mAP"],
         "test_rank1": utility["rank1"],
         "provenance": provenance(config=ctx.config, seed=ref.seed, device=ctx.device),

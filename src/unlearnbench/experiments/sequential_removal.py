@@ -158,6 +158,7 @@ def train_model(
     seed: int,
     callbacks: Sequence[Any] = (),
     description: str = "training",
+    resume_path: Path | None = None,
 ) -> tuple[nn.Module, float, float]:
     """The experiment's recipe: seeded init, then ``fit`` on ``dataset`` (original and retrain alike)."""
     s = ctx.settings
@@ -175,6 +176,7 @@ def train_model(
         device=ctx.device,
         callbacks=callbacks,
         description=description,
+        resume_path=resume_path,
     )
     return model.eval(), result.seconds, result.final_loss
 
@@ -192,6 +194,7 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
         ref.seed,
         [bank],
         f"{ctx.experiment} original seed {ref.seed}",
+        resume_path=output.with_name(output.name + ".resume"),
     )
     meta: dict[str, Any] = {
         "experiment": ctx.experiment,

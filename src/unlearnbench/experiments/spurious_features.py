@@ -40,14 +40,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.metrics.markov_blanket import markov_blanket, subgroup_accuracy
-from unlearnbench.provenance import provenance
+from unlearnbench.provenance import config_hash, provenance
 from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
-from unlearnbench.timing import Stopwatch
-from unlearnbench.training import seed_everything
+from unlearnbench.training import OptimizerSpec, fit, seed_everything
 
 KIND = "spurious-features"
 REGULARISATIONS = ("all", "random", "foci", "none")
@@ -241,45 +240,25 @@ class AdversarialClassifier(nn.Module):
         return self.head(f).squeeze(1), torch.cat([adv(reversed_f) for adv in self.adversaries], dim=1)
 
 
-def train_adversarial(
-    model: AdversarialClassifier,
-    images: torch.Tensor,
-    target: torch.Tensor,
-    adversary_targets: torch.Tensor,
-    training: Mapping[str, Any],
-    seed: int,
-    device: str,
-) -> list[float]:
-    """Minimise BCE(target) + weight * mean BCE(adversaries); the GRL makes the features fight the adversaries."""
-    from unlearnbench.training import OptimizerSpec
+class AdversarialLoss:
+    """The training step of :class:`AdversarialClassifier` for :func:`unlearnbench.training.fit`.
 
-    generator = seed_everything(seed)
-    model.to(device)
-    loader = DataLoader(
-        TensorDataset(images, target, adversary_targets),
-        batch_size=int(training["batch_size"]),
-        shuffle=True,
-        generator=generator,
-    )
-    optimizer = OptimizerSpec.from_config(training["optimizer"]).build(model.parameters())
-    weight, scale = float(training.get("adversary_weight", 1.0)), float(training.get("reversal", 1.0))
-    history = []
-    for _ in range(int(training["epochs"])):
-        model.train()
-        total, count = 0.0, 0
-        for x, y, a in loader:
-            x, y, a = x.to(device).float().div(255.0), y.to(device).float(), a.to(device).float()
-            logit, adversary = model.with_adversaries(x, scale)
-            loss = F.binary_cross_entropy_with_logits(logit, y)
-            if adversary is not None:
-                loss = loss + weight * F.binary_cross_entropy_with_logits(adversary, a)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(y)
-            count += len(y)
-        history.append(total / max(count, 1))
-    return history
+    ``loss_fn(model, (images, target, adversary_targets))``: BCE(target) + ``weight`` * mean
+    BCE(adversaries), the adversaries reading the features through the gradient reversal
+    layer (``scale``): minimising it trains the adversaries to predict their attributes and
+    the features to defeat them. Images are uint8 and scaled to [0, 1] here.
+    """
+
+    def __init__(self, weight: float = 1.0, scale: float = 1.0) -> None:
+        self.weight, self.scale = float(weight), float(scale)
+
+    def __call__(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        x, y, a = batch
+        logit, adversary = model.with_adversaries(x.float().div(255.0), self.scale)
+        loss = F.binary_cross_entropy_with_logits(logit, y.float())
+        if adversary is not None:
+            loss = loss + self.weight * F.binary_cross_entropy_with_logits(adversary, a.float())
+        return loss
 
 
 @torch.no_grad()
@@ -384,16 +363,20 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     model = AdversarialClassifier(
         int(data.train_images.shape[1]), int((s.get("model") or {}).get("width", 16)), len(columns)
     )
-    with Stopwatch(ctx.device) as watch:
-        history = train_adversarial(
-            model,
-            data.train_images,
-            torch.as_tensor(data.train_target),
-            adversary_targets,
-            s["training"],
-            seed,
-            ctx.device,
-        )
+    training = s["training"]
+    result = fit(
+        model,
+        AdversarialLoss(float(training.get("adversary_weight", 1.0)), float(training.get("reversal", 1.0))),
+        TensorDataset(data.train_images, torch.as_tensor(data.train_target), adversary_targets),
+        epochs=int(training["epochs"]),
+        batch_size=int(training["batch_size"]),
+        optimizer=OptimizerSpec.from_config(training["optimizer"]),
+        seed=seed,
+        device=ctx.device,
+        resume_path=output.with_name(output.name + ".resume"),
+        description=f"{ctx.experiment} {method} seed {seed}",
+        recipe={"settings": config_hash(s), "regularised": chosen},
+    )
     predicted = predict(model, data.test_images, ctx.device)
     shown = shown_attributes(data, target, s.get("evaluation") or {})
     groups = subgroup_accuracy(
@@ -415,8 +398,8 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "shown_attributes": shown,
         "n_train": int(len(data.train_target)),
         "n_test": int(len(data.test_target)),
-        "train_seconds": watch.seconds,
-        "loss_history": history,
+        "train_seconds": result.seconds,
+        "loss_history": result.history,
         "settings": dict(s),
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }

@@ -59,7 +59,6 @@ from unlearnbench.models.text import (
     FineTuneRecipe,
     MultilabelBCE,
     TextEncoder,
-    fine_tune,
     predict_probabilities,
     pretrained_backbone,
     pretrained_config,
@@ -70,8 +69,7 @@ from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.perturbations import TokenReplacement
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_json
-from unlearnbench.timing import Stopwatch
-from unlearnbench.training import seed_everything
+from unlearnbench.training import fit, seed_everything
 from unlearnbench.unlearning import get_method
 
 KIND = "text-removal"
@@ -149,8 +147,21 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     callbacks = []
     if _uses_bank(s):
         callbacks.append(GradientBankCallback(loss, recipe.epochs, ctx.device))
-    with Stopwatch(ctx.device) as watch:
-        history = fine_tune(model, loss, train, recipe, seed=ref.seed, device=ctx.device, callbacks=callbacks)
+    result = fit(
+        model,
+        loss,
+        train,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        optimizer=recipe.optimizer,
+        scheduler=recipe.scheduler,
+        clip=recipe.clip,
+        seed=ref.seed,
+        device=ctx.device,
+        callbacks=callbacks,
+        resume_path=output.with_name(output.name + ".resume"),
+        description=f"{ctx.experiment} fine-tune seed {ref.seed}",
+    )
     report = _evaluate(model, data, encoder, s, ctx.device)
     meta: dict[str, Any] = {
         "experiment": ctx.experiment,
@@ -162,8 +173,8 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
         "tokenizer": tokenizer_json,
         "max_length": encoder.max_length,
         "n_train": len(train),
-        "train_seconds": watch.seconds,
-        "loss_history": history,
+        "train_seconds": result.seconds,
+        "loss_history": result.history,
         "test_micro_f1": report["micro_f1"],
         "test_per_label_f1": report["per_label_f1"],
         "pretrained": pretrained_name,

@@ -12,20 +12,22 @@ per architecture (:data:`ACTIVATION_LAYERS`), through a forward hook.
 
 Also here: the training recipe of the paper's appendix B.2.8 (Adam, lr 3e-4, step
 schedule, softmax cross-entropy with torchreid's label smoothing 0.1, images resized to
-256x128, optional random horizontal flips).
+256x128, optional random horizontal flips), trained by the suite's one loop
+:func:`unlearnbench.training.fit`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+
+from unlearnbench.training import OptimizerSpec, SchedulerSpec
 
 MODEL_NAME = "torchreid"
 #: Module whose output is the last convolutional feature map, per torchreid architecture.
@@ -99,12 +101,16 @@ class ReidLoss:
 
 @dataclass
 class ReidRecipe:
+    """The re-ID recipe as :func:`unlearnbench.training.fit` settings (keys of the ``training`` block).
+
+    Adam, a step schedule stepped per epoch, random horizontal flips (:class:`RandomFlip`),
+    and, as torchreid's training loader, the last short batch dropped (see :meth:`drop_last`).
+    """
+
     epochs: int = 60
     batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 5e-4
-    step_size: int = 20
-    gamma: float = 0.1
+    optimizer: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", 3e-4, weight_decay=5e-4))
+    scheduler: SchedulerSpec = field(default_factory=lambda: SchedulerSpec("step", step_size=20, gamma=0.1))
     flip: bool = True
 
     @classmethod
@@ -115,63 +121,43 @@ class ReidRecipe:
         return cls(
             epochs=int(block.get("epochs", cls.epochs)),
             batch_size=int(block.get("batch_size", cls.batch_size)),
-            lr=float(optimizer.get("lr", cls.lr)),
-            weight_decay=float(optimizer.get("weight_decay", cls.weight_decay)),
-            step_size=int(block.get("step_size", cls.step_size)),
-            gamma=float(block.get("gamma", cls.gamma)),
+            optimizer=OptimizerSpec(
+                "adam",
+                lr=float(optimizer.get("lr", 3e-4)),
+                weight_decay=float(optimizer.get("weight_decay", 5e-4)),
+            ),
+            scheduler=SchedulerSpec(
+                "step", step_size=int(block.get("step_size", 20)), gamma=float(block.get("gamma", 0.1))
+            ),
             flip=bool(block.get("flip", cls.flip)),
         )
 
+    def drop_last(self, n_train: int) -> bool:
+        """Drop the last short batch unless it is the only one: a batch of one image breaks batch norm."""
+        return n_train > self.batch_size
 
-def train_reid(
-    model: nn.Module,
-    loss_fn: Any,
-    dataset: Dataset,
-    recipe: ReidRecipe,
-    *,
-    seed: int,
-    device: str = "cpu",
-    callbacks: Sequence[Any] = (),
-) -> list[float]:
-    """Adam + StepLR, random horizontal flips, last short batch dropped; mean loss per epoch.
+    def augment(self, seed: int) -> RandomFlip | None:
+        """The recipe's augmentation, drawing from a generator of its own (``seed + 1``)."""
+        return RandomFlip(seed + 1) if self.flip else None
 
-    ``callbacks`` follow :class:`unlearnbench.training.TrainingCallback` (gradient bank).
+
+class RandomFlip:
+    """Flip each image of an ``(images, labels)`` batch horizontally with probability 1/2.
+
+    A :class:`unlearnbench.training.BatchAugment`: its own generator, so the flips never
+    change the data order or the dropout draws, and its state is resumed with the training.
     """
-    from unlearnbench.training import seed_everything, to_device
 
-    generator = seed_everything(seed)
-    flips = torch.Generator().manual_seed(seed + 1)
-    model.to(device)
-    # drop_last as torchreid's training loader: a final batch of one image breaks batch norm.
-    loader = DataLoader(
-        dataset,
-        batch_size=recipe.batch_size,
-        shuffle=True,
-        generator=generator,
-        drop_last=len(dataset) > recipe.batch_size,
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe.step_size, gamma=recipe.gamma)
-    history = []
-    for epoch in range(recipe.epochs):
-        model.train()
-        total, count = 0.0, 0
-        for batch in loader:
-            images, pids = to_device(batch, device)
-            if recipe.flip:
-                flip = torch.rand(images.shape[0], generator=flips) < 0.5
-                images = torch.where(flip.to(device).view(-1, 1, 1, 1), images.flip(-1), images)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model, (images, pids))
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * int(images.shape[0])
-            count += int(images.shape[0])
-        scheduler.step()
-        history.append(total / max(count, 1))
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, model, loader)
-    model.eval()
-    for callback in callbacks:
-        callback.on_train_end(model, loader)
-    return history
+    def __init__(self, seed: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = batch
+        flip = torch.rand(images.shape[0], generator=self.generator) < 0.5
+        return torch.where(flip.to(images.device).view(-1, 1, 1, 1), images.flip(-1), images), labels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.generator.set_state(state["generator"])

@@ -18,9 +18,9 @@ A checkpoint stores the architecture config (``config`` kwargs, plain types) and
 tokenizer as its JSON string in the metadata, so runs rebuild both without the hub.
 
 Also here: the fine-tuning recipe (AdamW without decay on biases and LayerNorm weights,
-linear warm-up schedule, gradient clipping with a configurable norm type). The text
-analogue of input noise for L-FOCI, token replacement, is
-:class:`unlearnbench.perturbations.TokenReplacement` (fed with
+linear warm-up schedule, gradient clipping with a configurable norm type), trained by the
+suite's one loop :func:`unlearnbench.training.fit`. The text analogue of input noise for
+L-FOCI, token replacement, is :class:`unlearnbench.perturbations.TokenReplacement` (fed with
 :meth:`TextEncoder.replacement_pool` and :meth:`TextEncoder.special_ids`).
 """
 
@@ -35,7 +35,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+
+from unlearnbench.training import GradientClip, OptimizerSpec, SchedulerSpec
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 #: DistilBertConfig keys that define the architecture (the rest is bookkeeping).
@@ -240,7 +241,7 @@ def _bracketed(token: str) -> bool:
     return re.fullmatch(r"\[[^\]]+\]", token) is not None
 
 
-# ---------------------------------------------------------------------------- loss and training
+# ---------------------------------------------------------------------------- loss and recipe
 
 
 class MultilabelBCE:
@@ -261,30 +262,22 @@ class MultilabelBCE:
         return losses.mean(dim=1)
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay everywhere except biases and LayerNorm weights (the recipe)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(
-            param
-        )
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 @dataclass
 class FineTuneRecipe:
-    """The paper's DistilBERT recipe; every field is a config key of ``training``."""
+    """The paper's DistilBERT recipe as :func:`unlearnbench.training.fit` settings.
+
+    AdamW without weight decay on biases and LayerNorm weights, a linear warm-up/decay
+    schedule stepped per batch, gradient clipping (infinity norm by default). Every field
+    comes from a key of the ``training`` block (:meth:`from_config`).
+    """
 
     epochs: int = 4
     batch_size: int = 256
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    adam_epsilon: float = 1e-8
-    warmup_steps: int = 0
-    clip_norm: float | None = 1.0
-    clip_norm_type: float = math.inf
+    optimizer: OptimizerSpec = field(
+        default_factory=lambda: OptimizerSpec("adamw", 5e-5, weight_decay=0.01, decay_bias_and_norm=False)
+    )
+    scheduler: SchedulerSpec = field(default_factory=lambda: SchedulerSpec("linear-warmup", warmup_steps=0))
+    clip: GradientClip | None = field(default_factory=lambda: GradientClip(1.0, math.inf))
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> FineTuneRecipe:
@@ -292,68 +285,22 @@ class FineTuneRecipe:
         if optimizer and optimizer.get("name", "adamw") != "adamw":
             raise ValueError(f"the DistilBERT recipe uses AdamW; got optimizer {optimizer.get('name')!r}")
         norm = block.get("clip_norm_type", "inf")
+        clip_norm = block.get("clip_norm", 1.0)
         return cls(
             epochs=int(block.get("epochs", cls.epochs)),
             batch_size=int(block.get("batch_size", cls.batch_size)),
-            lr=float(optimizer.get("lr", cls.lr)),
-            weight_decay=float(optimizer.get("weight_decay", cls.weight_decay)),
-            adam_epsilon=float(block.get("adam_epsilon", cls.adam_epsilon)),
-            warmup_steps=int(block.get("warmup_steps", 0)),
-            clip_norm=None if block.get("clip_norm", 1.0) is None else float(block.get("clip_norm", 1.0)),
-            clip_norm_type=math.inf if str(norm) == "inf" else float(norm),
+            optimizer=OptimizerSpec(
+                "adamw",
+                lr=float(optimizer.get("lr", 5e-5)),
+                weight_decay=float(optimizer.get("weight_decay", 0.01)),
+                eps=float(block.get("adam_epsilon", 1e-8)),
+                decay_bias_and_norm=False,
+            ),
+            scheduler=SchedulerSpec("linear-warmup", warmup_steps=int(block.get("warmup_steps", 0))),
+            clip=None
+            if clip_norm is None
+            else GradientClip(float(clip_norm), math.inf if str(norm) == "inf" else float(norm)),
         )
-
-
-def fine_tune(
-    model: nn.Module,
-    loss_fn: Any,
-    dataset: Dataset,
-    recipe: FineTuneRecipe,
-    *,
-    seed: int,
-    device: str = "cpu",
-    callbacks: Sequence[Any] = (),
-) -> list[float]:
-    """AdamW + linear warm-up/decay + gradient clipping; returns the mean loss of each epoch.
-
-    ``callbacks`` follow :class:`unlearnbench.training.TrainingCallback` (the gradient
-    bank records the last two epochs through it).
-    """
-    from transformers import get_linear_schedule_with_warmup
-
-    from unlearnbench.training import seed_everything, to_device
-
-    generator = seed_everything(seed)
-    model.to(device)
-    loader = DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True, generator=generator)
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, recipe.weight_decay), lr=recipe.lr, eps=recipe.adam_epsilon
-    )
-    scheduler = get_linear_schedule_with_warmup(optimizer, recipe.warmup_steps, recipe.epochs * len(loader))
-    history = []
-    for epoch in range(recipe.epochs):
-        model.train()
-        total, count = 0.0, 0
-        for batch in loader:
-            batch = to_device(batch, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model, batch)
-            loss.backward()
-            if recipe.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(
-                    model.parameters(), recipe.clip_norm, norm_type=recipe.clip_norm_type
-                )
-            optimizer.step()
-            scheduler.step()
-            total += float(loss.detach()) * int(batch[0].shape[0])
-            count += int(batch[0].shape[0])
-        history.append(total / max(count, 1))
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, model, loader)
-    model.eval()
-    for callback in callbacks:
-        callback.on_train_end(model, loader)
-    return history
 
 
 @torch.no_grad()

@@ -157,6 +157,13 @@ class GradientBankCallback:
         self.bank.epochs = self.bank.epochs[-2:]
         self.bank.n_train = count
 
+    def state_dict(self) -> dict[str, Any]:
+        """The records so far: a resumed training must not lose the penultimate epoch's."""
+        return self.bank.to_payload()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.bank = GradientBank.from_payload(state)
+
     def on_train_end(self, model: nn.Module, loader: DataLoader) -> None:
         grads, count = self._gradient(model, loader)
         self.bank.final_grads = grads
