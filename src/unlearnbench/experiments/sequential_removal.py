@@ -19,7 +19,7 @@ Choices the paper leaves open, each a key of the experiment block:
 - ``retain_sample`` evaluates the Hessian on a random subset of the retain set of that
   size (None: the whole retain set), to bound the cost of a removal on full MNIST;
 - ``retrain_reference`` also retrains at each checkpoint of an unlearning run to measure
-  the distance to the retrained model (parameters, output KL);
+  the distance to the retrained model (parameters, output KL, accuracy gaps);
 - the Newton hyperparameters are ``unlearning`` (shared) updated by ``methods.<name>``;
   ``l2_lambda`` defaults to the training weight decay, and ``n`` of the removal step is
   the current number of training points. The ``n`` of the noise formula is ``noise_n``;
