@@ -12,6 +12,7 @@ from unlearnbench.config import ConfigError, validate_config
 from unlearnbench.data import prepare_dataset
 from unlearnbench.experiments import cifar_zoo, get_kind
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.metrics.removal import metric_names
 from unlearnbench.storage import read_json
 
 BLOCK = {
@@ -74,6 +75,9 @@ def test_runs_record_the_protocol_and_the_final_batch_of_one(workspace):
     skipped = retrain["checkpoints"][2]
     assert skipped["removals"] == 5 and "final training batch of size 1" in skipped["skipped"]
     assert "test_accuracy" not in skipped
+    for row in lcodec["checkpoints"] + [r for r in retrain["checkpoints"] if "skipped" not in r]:
+        assert set(metric_names()) <= set(row)  # the standard set of every removal kind
+    assert 0.0 <= after["mia_svc_efficacy"] <= 1.0 and after["residual_gradient_norm_data"] > 0
     assert retrain["checkpoints"][3]["retrain_seconds"] > 0
     assert lcodec["provenance"]["seed"] == 0
 

@@ -13,7 +13,14 @@ from torch.utils.data import Subset, TensorDataset
 from unlearnbench.metrics.classification import accuracy, output_kl, parameter_distance
 from unlearnbench.metrics.gradients import dataset_gradient_norm
 from unlearnbench.metrics.privacy import membership_auc
-from unlearnbench.metrics.removal import removal_metrics, residual_gradient_norms
+from unlearnbench.metrics.removal import (
+    MetricInputs,
+    metric_names,
+    removal_metrics,
+    residual_gradient_norms,
+    top_class_confidence,
+    true_class_confidence,
+)
 from unlearnbench.models.classifiers import cross_entropy_loss
 
 TODAY_KEYS = {
@@ -54,8 +61,9 @@ def task():
     return _model(1), _model(2), sets
 
 
-def _metrics(model, sets, **kwargs):
-    return removal_metrics(model, **sets, loss_fn=cross_entropy_loss, l2_lambda=0.05, seed=[0, 9], **kwargs)
+def _metrics(model, sets, reference=None, **hooks):
+    inputs = MetricInputs(**sets, loss_fn=cross_entropy_loss, l2_lambda=0.05, **hooks)
+    return removal_metrics(model, inputs, seed=[0, 9], reference=reference)
 
 
 def test_the_metric_set_keeps_todays_names_and_values(task):
@@ -63,6 +71,7 @@ def test_the_metric_set_keeps_todays_names_and_values(task):
     model, reference, sets = task
     row = _metrics(model, sets, reference=reference, batch_size=32)
     assert set(row) == TODAY_KEYS | RETRAIN_KEYS | {"mia_svc_efficacy"}
+    assert tuple(row) == metric_names(retrain=True)
     assert row["forget_accuracy"] == accuracy(model, sets["forget"], batch_size=32)
     assert row["residual_accuracy"] == accuracy(model, sets["retain"], batch_size=32)
     assert row["test_accuracy"] == accuracy(model, sets["test"], batch_size=32)
@@ -143,3 +152,47 @@ def test_residual_gradient_norms_come_from_one_gradient(task):
         model, cross_entropy_loss, sets["retain"], 0.0, batch_size=16, device="cpu"
     )
     assert unregularised["residual_gradient_norm_regularised"] == unregularised["residual_gradient_norm_data"]
+
+
+def test_the_names_follow_the_score():
+    assert metric_names("micro_f1")[:3] == ("residual_micro_f1", "forget_micro_f1", "test_micro_f1")
+    assert "test_micro_f1_gap_to_retrain" in metric_names("micro_f1", retrain=True)
+    assert not any("retrain" in name for name in metric_names())
+
+
+def test_the_svc_attack_contrasts_the_removed_samples_with_the_heldout_ones(task):
+    """Non-members of the SVC attack are the held-out samples (the loss attack's), not the whole test set."""
+    from unlearnbench.batching import as_tensors
+    from unlearnbench.metrics.classification import predict_logits
+    from unlearnbench.metrics.privacy import svc_mia_efficacy
+
+    model, _, sets = task
+
+    def confidence(name):
+        return true_class_confidence(predict_logits(model, sets[name]), as_tensors(sets[name])[1])
+
+    direct = svc_mia_efficacy(confidence("retain"), confidence("heldout"), confidence("forget"), seed=[0, 9])
+    assert _metrics(model, sets)["mia_svc_efficacy"] == direct
+    assert _metrics(model, {**sets, "test": sets["forget"]})["mia_svc_efficacy"] == direct
+
+
+def test_a_task_without_a_test_score_still_gets_both_attacks(task):
+    """Open-set tasks (re-ID): no labelled unseen samples, label-free attack features."""
+    from unlearnbench.metrics.privacy import predicted_class_cross_entropy
+
+    model, _, sets = task
+    x, y = sets["test"][:][0], sets["test"][:][1]
+    row = _metrics(
+        model,
+        {**sets, "test": TensorDataset(x[:0], y[:0]), "heldout": TensorDataset(x, torch.full_like(y, -1))},
+        sample_losses=predicted_class_cross_entropy,
+        confidence=top_class_confidence,
+    )
+    assert row["test_accuracy"] is None
+    assert 0.0 <= row["mia_auc"] <= 1.0 and 0.0 <= row["mia_svc_efficacy"] <= 1.0
+
+
+def test_top_class_confidence_ignores_the_label_and_is_the_true_class_one_when_they_agree():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 1.0]])
+    top = top_class_confidence(logits, torch.tensor([-1, -1]))
+    assert np.array_equal(top, true_class_confidence(logits, torch.tensor([0, 1])))

@@ -15,6 +15,7 @@ from unlearnbench.artifacts import lc_fig5_mnist_logreg, lc_fig6_retrain, lc_fig
 from unlearnbench.data import prepare_dataset
 from unlearnbench.experiments import sequential_removal as kind
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.metrics.removal import metric_names
 from unlearnbench.models import load_model
 from unlearnbench.storage import read_json
 
@@ -92,6 +93,21 @@ def test_sequential_run_records_every_checkpoint(setup):
         assert last[key] is not None and last[key] >= 0, key
     assert 0 <= last["mia_auc"] <= 1
     assert run["provenance"]["seed"] == 0
+
+
+def test_every_checkpoint_carries_the_standard_metric_set(setup):
+    """The set of every removal kind, with the gaps to the reference retrained at each checkpoint."""
+    run, retrain = _run(setup, "lcodec"), _run(setup, "retrain")
+    for row in run["checkpoints"][1:]:
+        assert set(metric_names(retrain=True)) <= set(row)
+        assert 0.0 <= row["mia_svc_efficacy"] <= 1.0
+        assert row["test_accuracy_gap_to_retrain"] == pytest.approx(
+            row["test_accuracy"] - retrain["checkpoints"][run["checkpoints"].index(row)]["test_accuracy"],
+            abs=1e-12,
+        )
+    assert set(metric_names()) <= set(run["checkpoints"][0])
+    for row in retrain["checkpoints"]:
+        assert set(metric_names()) <= set(row) and "distance_to_retrain" not in row
 
 
 def test_retrain_run_starts_from_the_original(setup):

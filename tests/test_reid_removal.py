@@ -12,6 +12,7 @@ from unlearnbench.config import validate_config
 from unlearnbench.experiments import get_kind
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.reid_removal import choose_identities
+from unlearnbench.metrics.removal import metric_names
 
 
 def _settings() -> dict:
@@ -73,6 +74,11 @@ def test_pretrain_run_and_artifacts(tmp_path):
         first = payload["checkpoints"][0]
         assert 0 <= first["mAP"] <= 1 and 0 <= first["rank1"] <= 1 and first["forget_accuracy"] is None
         assert payload["checkpoints"][-1]["mean_noise_sigma"] > 0
+        for row in payload["checkpoints"]:  # the standard set; no test people among the classes
+            assert set(metric_names()) <= set(row) and row["test_accuracy"] is None
+        last = payload["checkpoints"][-1]
+        assert 0.0 <= last["mia_auc"] <= 1.0 and 0.0 <= last["mia_svc_efficacy"] <= 1.0
+        assert 0.0 <= last["residual_accuracy"] <= 1.0 and last["residual_gradient_norm_data"] > 0
         with np.load(output.with_suffix(".actmaps.npz")) as archive:
             assert archive["before"].shape == archive["after"].shape == (2, 32, 16)
             assert archive["images"].shape == (2, 32, 16, 3)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
 import unlearnbench.unlearning.lcodec  # noqa: F401  (registers the methods)
 import unlearnbench.unlearning.newton_full  # noqa: F401
@@ -28,11 +28,31 @@ from unlearnbench.experiments.removal_engine import (
     retrain_at_checkpoints,
     run_removals,
 )
+from unlearnbench.metrics.removal import MetricInputs, metric_names
 from unlearnbench.models.classifiers import LogisticRegression, cross_entropy_loss
 from unlearnbench.training import seed_everything
 from unlearnbench.unlearning import UnlearningOutcome, UnlearningRequest, get_method
 
 N = 12
+#: The standard checkpoint set of the toy task, whose score counts samples.
+STANDARD = set(metric_names("count"))
+
+
+def toy_inputs(train: Dataset, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    """Standard-metric inputs that need no forward pass (``Tagged`` has none): the score counts samples."""
+    return MetricInputs(
+        forget=Subset(train, list(removed)),
+        retain=Subset(train, list(retain)),
+        test=Subset(train, [0, 1]),
+        heldout=Subset(train, [0, 1]),
+        loss_fn=lambda model, batch: model.weight.sum() * 0,
+        l2_lambda=0.0,
+        predict=lambda model, dataset, **_: torch.zeros(len(dataset), 2),
+        score=lambda logits, labels: float(len(labels)),
+        score_name="count",
+        sample_losses=lambda model, dataset, **_: np.zeros(len(dataset)),
+        confidence=None,
+    )
 
 
 class Tagged(nn.Module):
@@ -59,6 +79,9 @@ class ToyTask(RemovalTask):
     def _retrain(self, dataset: Any) -> nn.Module:
         self.retrained.append(list(dataset.indices))
         return Tagged(("retrained",))  # type: ignore[arg-type]
+
+    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+        return toy_inputs(self.train, removed, retain)
 
     def evaluate(
         self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
@@ -217,15 +240,64 @@ def test_without_a_revert_drop_the_validation_accuracy_is_never_asked():
 
 def test_the_protocol_default_has_no_validation_accuracy():
     class Bare(RemovalTask):
-        train, loss_fn = TensorDataset(torch.zeros(N)), staticmethod(cross_entropy_loss)
+        train, loss_fn = TensorDataset(torch.zeros(N), torch.zeros(N)), staticmethod(cross_entropy_loss)
 
-        def evaluate(self, model, removed, retain, reference):
-            return {}
+        def metric_inputs(self, model, removed, retain):
+            return toy_inputs(self.train, removed, retain)
 
     with pytest.raises(ValueError, match="no validation accuracy"):
         run_removals(Tagged(), Bare(), plan(revert_drop=0.1), Recorder(), hyperparameters={}, device="cpu")
     run = run_removals(Tagged(), Bare(), plan(), Recorder(), hyperparameters={}, device="cpu")
-    assert run.checkpoints[1] == {"removals": 2}  # no measurements, no window summary by default
+    # no own metrics, no measurements, no window summary by default: the standard set only
+    assert set(run.checkpoints[1]) == {"removals"} | STANDARD and run.checkpoints[1]["removals"] == 2
+
+
+def test_every_row_carries_the_standard_set_beside_the_tasks_own_metrics():
+    task = ToyTask(retrain=True)
+    unlearned = run_removals(
+        Tagged(), task, plan(retrain_reference=True), Recorder(), hyperparameters={}, device="cpu"
+    )
+    retrained = retrain_at_checkpoints(Tagged(), ToyTask(retrain=True), plan(), device="cpu")
+    own = {"value", "model_removed"}
+    with_reference = set(metric_names("count", retrain=True))
+    assert set(unlearned.checkpoints[0]) == {"removals"} | STANDARD | own
+    for row in unlearned.checkpoints[1:]:
+        assert with_reference | own <= set(row) and row["value"] == 1.0
+        assert row["distance_to_retrain"] == 0.0 and row["test_count_gap_to_retrain"] == 0.0
+    for row in retrained.checkpoints:
+        assert set(row) == {"removals", "retrain_seconds"} | STANDARD | own
+    assert [row["forget_count"] for row in unlearned.checkpoints] == [None, 2.0, 4.0]
+    assert [row["residual_count"] for row in unlearned.checkpoints] == [12.0, 10.0, 8.0]
+
+
+def test_a_task_metric_that_shadows_the_standard_set_is_refused():
+    class Shadowing(ToyTask):
+        def evaluate(self, model, removed, retain, reference):
+            return {"mia_auc": 0.5}
+
+    with pytest.raises(ValueError, match=r"Shadowing's own checkpoint metrics \['mia_auc'\]"):
+        run_removals(Tagged(), Shadowing(), plan(), Recorder(), hyperparameters={}, device="cpu")
+
+
+def test_a_task_must_say_what_the_standard_set_uses():
+    class Silent(RemovalTask):
+        train, loss_fn = TensorDataset(torch.zeros(N), torch.zeros(N)), staticmethod(cross_entropy_loss)
+
+    with pytest.raises(NotImplementedError, match="Silent does not say"):
+        run_removals(Tagged(), Silent(), plan(), Recorder(), hyperparameters={}, device="cpu")
+
+
+def test_the_svc_attack_is_seeded_by_the_run_seed_and_the_checkpoint(monkeypatch):
+    seeds = []
+    real = engine.removal_metrics
+
+    def recording(model, inputs, *, seed, **kwargs):
+        seeds.append(seed)
+        return real(model, inputs, seed=seed, **kwargs)
+
+    monkeypatch.setattr(engine, "removal_metrics", recording)
+    run_removals(Tagged(), ToyTask(), plan(), Recorder(), hyperparameters={}, device="cpu")
+    assert seeds == [[3, engine.SVC_STREAM, 0], [3, engine.SVC_STREAM, 2], [3, engine.SVC_STREAM, 4]]
 
 
 def test_unchanged_removals_are_recorded_and_nan_is_null():
@@ -304,6 +376,15 @@ def test_a_perturbation_reaches_the_request_only_when_set(monkeypatch):
     assert "perturbation" not in made[0] and made[1]["perturbation"] == "replace tokens"
 
 
+def test_a_residual_pool_is_a_fixed_sample_whose_kept_rows_are_evaluated():
+    rows = np.array([2, 4, 6, 8, 10])
+    assert engine.residual_pool(rows, None, np.random.default_rng(0)).tolist() == rows.tolist()
+    assert engine.residual_pool(rows, 5, np.random.default_rng(0)).tolist() == rows.tolist()
+    pool = engine.residual_pool(rows, 3, np.random.default_rng(0))
+    assert pool.tolist() == np.sort(np.random.default_rng(0).choice(rows, 3, replace=False)).tolist()
+    assert engine.kept(pool, [int(pool[0]), 99, int(pool[2])]) == [int(pool[0]), int(pool[2])]
+
+
 def test_diagnostic_means_skip_what_a_removal_does_not_report():
     window = [
         Removal((1,), 1.0, {"noise_sigma": 2.0, "n_slices_selected": None}, {}),
@@ -337,18 +418,30 @@ def _synthetic() -> tuple[TensorDataset, TensorDataset, LogisticRegression]:
     return train, test, model.eval()
 
 
-def _losses(train: TensorDataset):
-    x, y = train.tensors
+class _Losses:
+    """The pinned loop's evaluator (retain and forget losses) as a classifier evaluation."""
+
+    def __init__(self, train: TensorDataset, test: TensorDataset) -> None:
+        self.train, self.test = train, test
+
+    def metric_inputs(self, model, removed, retain):
+        return MetricInputs(
+            forget=Subset(self.train, list(removed)),
+            retain=Subset(self.train, list(retain)),
+            test=self.test,
+            heldout=self.test,
+            loss_fn=cross_entropy_loss,
+            l2_lambda=0.05,
+        )
 
     @torch.no_grad()
-    def evaluate(model, removed, retain, reference=None):
+    def evaluate(self, model, removed, retain, reference=None):
+        x, y = self.train.tensors
         row = {"retain_loss": float(cross_entropy_loss(model, (x[list(retain)], y[list(retain)])))}
         row["forget_loss"] = (
             float(cross_entropy_loss(model, (x[list(removed)], y[list(removed)]))) if removed else None
         )
         return row
-
-    return evaluate
 
 
 BASE = {"training": {"optimizer": {"weight_decay": 0.05}}, "unlearning": {"noise": "paper", "epsilon": 200.0}}
@@ -370,12 +463,16 @@ REVERTING = {
 
 def _through_the_engine(settings, method, schedule):
     train, test, model = _synthetic()
-    task = seq.ClassifierTask(SimpleNamespace(train=train, test=test), "cpu", _losses(train))
+    task = seq.ClassifierTask(SimpleNamespace(train=train, test=test), "cpu", _Losses(train, test))
     order = np.random.default_rng(7).permutation(40)
     plan = seq.classifier_plan(settings, order, np.arange(40), schedule, 0)
     hp = seq.method_hyperparameters(settings, method)
     run = run_removals(model, task, plan, get_method(method), hyperparameters=hp, device="cpu")
+    standard = set(metric_names())
     for row in run.checkpoints:
+        assert standard <= set(row)  # computed at every checkpoint: it must not move a draw
+        for key in standard:
+            row.pop(key)
         row.pop("seconds_per_removal", None)
         row.pop("cg_residual", None)  # a round-off-sized residual: not portable across BLAS builds
     for entry in run.reverted:
@@ -384,7 +481,7 @@ def _through_the_engine(settings, method, schedule):
 
 
 #: Made with the loop this engine replaced (``sequential_removal._run_sequential`` at commit
-#: db85939) on the same task: ``_synthetic()``, ``_losses(train)`` as its evaluator (plus
+#: db85939) on the same task: ``_synthetic()``, ``_Losses.evaluate`` as its evaluator (plus
 #: ``removals``), ``order`` as above, ``ctx.settings`` the settings above, and
 #: ``_run_sequential(ctx, data, model, {}, np.arange(40), order, schedule, method, 0, evaluate)``;
 #: ``seconds`` and ``cg_residual`` dropped. Any change to a random draw or to the order of the calls moves them.

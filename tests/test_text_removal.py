@@ -15,6 +15,7 @@ from unlearnbench.experiments import get_kind, text_removal
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.method_variants import find_variant, variants
 from unlearnbench.experiments.text_removal import removal_candidates
+from unlearnbench.metrics.removal import metric_names
 from unlearnbench.models.text import DistilBertMultilabel, MultilabelBCE, TextEncoder, train_wordpiece
 from unlearnbench.newton.activations import perturbed_activations
 from unlearnbench.newton.slices import slice_layers
@@ -170,6 +171,11 @@ def test_pretrain_run_aggregate_draw(tmp_path, monkeypatch):
     assert [c["removals"] for c in payload["checkpoints"]] == [0, 2, 3]
     assert payload["n_unchanged_removals"] == len(payload["unchanged_removals"])  # recorded, if any
     assert all(0.0 <= c["micro_f1"] <= 1.0 and 0.0 <= c["class_f1"] <= 1.0 for c in payload["checkpoints"])
+    for row in payload["checkpoints"]:  # the standard set, scored by the micro-F1 the table reports
+        assert set(metric_names("micro_f1")) <= set(row) and row["test_micro_f1"] == row["micro_f1"]
+    last = payload["checkpoints"][-1]
+    assert 0.0 <= last["mia_auc"] <= 1.0 and 0.0 <= last["mia_svc_efficacy"] <= 1.0
+    assert 0.0 <= last["forget_micro_f1"] <= 1.0 and last["residual_gradient_norm_data"] > 0
     assert ARTIFACT.runs(config) == [type(ARTIFACT.runs(config)[0])("led", "lcodec_eps10_governing-laws", 0)]
     table = ARTIFACT.aggregate([output], config)
     assert {"column", "row", "micro_f1_mean", "class_f1_mean", "stand_in"} <= set(table.columns)

@@ -14,6 +14,7 @@ from unlearnbench.data import prepare_dataset
 from unlearnbench.data.download import md5sum
 from unlearnbench.experiments import face_scrubbing
 from unlearnbench.experiments.base import ModelRef, RunContext
+from unlearnbench.metrics.removal import metric_names
 from unlearnbench.models import load_model
 from unlearnbench.models.vggface import VGGFace, VGGFaceWeightsError
 from unlearnbench.storage import read_json
@@ -79,6 +80,10 @@ def test_scrubbing_run_reports_identity_and_residual_accuracies(workspace, tmp_p
     ):
         assert 0.0 <= last[key] <= 1.0
     assert last["slices_selected"] == 1.0  # the cheap selection: one slice
+    for row in payload["checkpoints"]:  # the standard set of every removal kind, beside the identity's
+        assert set(metric_names()) | {"identity_accuracy", "identity_test_accuracy"} <= set(row)
+    assert 0.0 <= last["mia_auc"] <= 1.0 and 0.0 <= last["mia_svc_efficacy"] <= 1.0
+    assert last["residual_gradient_norm_regularised"] > 0
     artifact = get_artifact("lc-fig7-vggface")
     assert [s.relative_path() for s in artifact.runs(config)] == ["runs/faces/lcodec/seed0.json"]
     table = artifact.aggregate([out], config)

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from unlearnbench.artifacts import figures
-from unlearnbench.artifacts.removal_curves import RemovalCurves
+from unlearnbench.artifacts.removal_curves import RemovalCurves, with_standard_set
 from unlearnbench.experiments.sequential_removal import WINDOW_METRICS
 
 CURVES = (
@@ -33,7 +33,7 @@ CURVES = (
 class VGGFaceFigure(RemovalCurves):
     kind = "face-scrubbing"
     keys = ("experiment", "identity", "dataset", "stand_in", "weights", "method", "removals")
-    metrics = (*(metric for metric, _, _ in CURVES), "mia_auc", *WINDOW_METRICS)
+    metrics = with_standard_set((*(metric for metric, _, _ in CURVES), "mia_auc", *WINDOW_METRICS))
     column = "experiment"
 
     def derived(self, run: Mapping[str, Any], checkpoint: Mapping[str, Any]) -> dict[str, Any]:

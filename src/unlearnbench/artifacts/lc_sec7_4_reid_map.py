@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from unlearnbench.artifacts import figures
-from unlearnbench.artifacts.removal_curves import VariantCurves
+from unlearnbench.artifacts.removal_curves import VariantCurves, with_standard_set
 
 
 class LcSec74ReidMap(VariantCurves):
@@ -25,18 +25,21 @@ class LcSec74ReidMap(VariantCurves):
 
     kind = "reid-removal"
     keys = ("column", "row", "experiment", "arch", "dataset", "stand_in", "method", "epsilon", "removals")
-    metrics = (
-        "mAP",
-        "rank1",
-        "rank5",
-        "identity_accuracy",
-        "forget_accuracy",
-        "retain_accuracy",
-        "identity_mAP",
-        "identity_rank1",
-        "mean_seconds",
-        "mean_n_slices_selected",
-        "mean_noise_sigma",
+    metrics = with_standard_set(
+        (
+            "mAP",
+            "rank1",
+            "rank5",
+            "identity_accuracy",
+            "forget_accuracy",
+            "retain_accuracy",
+            "identity_mAP",
+            "identity_rank1",
+            "mean_seconds",
+            "mean_n_slices_selected",
+            "mean_noise_sigma",
+        ),
+        leave_out=("test_accuracy",),  # the test people are no training identity: mAP and rank1 are its score
     )
     order = ("experiment", "method", "epsilon", "removals")
 

@@ -29,6 +29,7 @@ from unlearnbench.artifacts.summaries import (
 from unlearnbench.experiments.cifar_zoo import model_label
 from unlearnbench.experiments.method_variants import variants
 from unlearnbench.experiments.sequential_removal import WINDOW_METRICS
+from unlearnbench.metrics.removal import metric_names
 
 #: One panel of a figure: (metric, axis label, log scale).
 Panel = tuple[str, str, bool]
@@ -44,19 +45,32 @@ RESIDUAL_NORM_REGULARISED: Panel = (
     True,
 )
 
+
+def with_standard_set(
+    metrics: Sequence[str], score_name: str = "accuracy", retrain: bool = False, leave_out: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """``metrics`` and then the keys of the standard checkpoint set (:func:`metric_names`) not among
+    them nor in ``leave_out``: every removal table carries the set, its own columns keep their place."""
+    added = [m for m in metric_names(score_name, retrain) if m not in metrics and m not in leave_out]
+    return (*metrics, *added)
+
+
 #: The checkpoint metrics of the sequential-removal loop (MNIST and the CIFAR zoo), in table order.
-CURVE_METRICS = (
-    "residual_accuracy",
-    "forget_accuracy",
-    "test_accuracy",
-    "residual_gradient_norm_data",
-    "residual_gradient_norm_regularised",
-    "mia_auc",
-    "distance_to_retrain",
-    "output_kl_to_retrain",
-    "retrain_seconds",
-    *WINDOW_METRICS,
-    "reverted_so_far",
+CURVE_METRICS = with_standard_set(
+    (
+        "residual_accuracy",
+        "forget_accuracy",
+        "test_accuracy",
+        "residual_gradient_norm_data",
+        "residual_gradient_norm_regularised",
+        "mia_auc",
+        "distance_to_retrain",
+        "output_kl_to_retrain",
+        "retrain_seconds",
+        *WINDOW_METRICS,
+        "reverted_so_far",
+    ),
+    retrain=True,
 )
 
 

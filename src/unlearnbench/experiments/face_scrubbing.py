@@ -15,8 +15,13 @@ in a seeded random order with ``lcodec`` and its ``cheap`` selection (a single s
 - ``residual_accuracy``: the retain set (all other training images), or a fixed random
   sample of it of size ``evaluation.residual_sample``;
 - ``test_accuracy``: held-out images of the other identities;
-- ``mia_auc``: loss-threshold membership inference of the removed images against
-  held-out images of other identities.
+- ``mia_auc`` / ``mia_svc_efficacy``: loss-threshold and SVC membership inference of the
+  removed images against held-out images of other identities;
+- ``residual_gradient_norm_data`` / ``_regularised``: the retain-set gradient norms, on the
+  same residual sample (the regularised objective has the training weight decay).
+
+All but the ``identity_*`` accuracies are the standard checkpoint set of every removal kind
+(:mod:`unlearnbench.metrics.removal`).
 
 The removal loop is the engine's (:mod:`unlearnbench.experiments.removal_engine`) with
 the classifier task of :mod:`unlearnbench.experiments.sequential_removal` (same Newton
@@ -41,10 +46,10 @@ from torch.utils.data import Subset
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.experiments.removal_engine import checkpoint_schedule
+from unlearnbench.experiments.removal_engine import checkpoint_schedule, kept, residual_pool
 from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.classification import accuracy
-from unlearnbench.metrics.privacy import membership_auc
+from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.models.vggface import VGGFace, load_vggface_weights
@@ -179,25 +184,29 @@ def _eval_batch(settings: Mapping[str, Any]) -> int:
 
 
 class _FaceEvaluator:
-    """Per-checkpoint metrics; the identity's splits and the residual sample are fixed per run."""
+    """What the checkpoint metrics use; the identity's splits and the residual sample are fixed per run.
+
+    The standard set reads the removed images, the retained images of the residual sample,
+    the held-out images of the other identities (test) and a seeded subset of them (both
+    membership attacks); the regularised objective has the training weight decay. The kind
+    adds the accuracies on all of the identity's training and held-out images.
+    """
 
     def __init__(self, ctx: RunContext, data: DatasetSplits, code: int, seed: int) -> None:
         self.ctx, self.data = ctx, data
         evaluation = ctx.settings.get("evaluation") or {}
         self.batch_size = _eval_batch(ctx.settings)
+        self.l2_lambda = float(ctx.settings["training"]["optimizer"].get("weight_decay", 0.0))
         train_labels, test_labels = data.train.tensors[1].numpy(), data.test.tensors[1].numpy()
         self.identity_train = np.flatnonzero(train_labels == code)
         self.identity_test = np.flatnonzero(test_labels == code)
         others_test = np.flatnonzero(test_labels != code)
         if self.identity_test.size == 0 or others_test.size == 0:
             raise ValueError("the test split needs images of the scrubbed identity and of at least one other")
-        sample = evaluation.get("residual_sample")
-        others_train = np.flatnonzero(train_labels != code)
-        rng = np.random.default_rng([seed, _RESIDUAL_STREAM])
-        self.residual_pool = (
-            others_train
-            if sample is None or int(sample) >= others_train.size
-            else np.sort(rng.choice(others_train, size=int(sample), replace=False))
+        self.residual_pool = residual_pool(
+            np.flatnonzero(train_labels != code),
+            evaluation.get("residual_sample"),
+            np.random.default_rng([seed, _RESIDUAL_STREAM]),
         )
         n_heldout = min(others_test.size, int(evaluation.get("mia_heldout", 1000)))
         self.heldout = Subset(
@@ -208,7 +217,18 @@ class _FaceEvaluator:
         )
         self.others_test = Subset(data.test, others_test.tolist())
 
-    def __call__(
+    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+        return MetricInputs(
+            forget=Subset(self.data.train, list(removed)),
+            retain=Subset(self.data.train, kept(self.residual_pool, retain)),
+            test=self.others_test,
+            heldout=self.heldout,
+            loss_fn=cross_entropy_loss,
+            l2_lambda=self.l2_lambda,
+            batch_size=self.batch_size,
+        )
+
+    def evaluate(
         self,
         model: nn.Module,
         removed: Sequence[int],
@@ -216,20 +236,14 @@ class _FaceEvaluator:
         reference: nn.Module | None = None,
     ) -> dict[str, Any]:
         train, test, bs, device = self.data.train, self.data.test, self.batch_size, self.ctx.device
-        residual = np.intersect1d(self.residual_pool, np.asarray(retain, dtype=np.int64))
-        forget = Subset(train, list(removed))
 
         def acc(dataset) -> float | None:
             value = accuracy(model, dataset, batch_size=bs, device=device)
             return None if np.isnan(value) else value
 
         return {
-            "forget_accuracy": acc(forget) if removed else None,
             "identity_accuracy": acc(Subset(train, self.identity_train.tolist())),
             "identity_test_accuracy": acc(Subset(test, self.identity_test.tolist())),
-            "residual_accuracy": acc(Subset(train, residual.tolist())),
-            "test_accuracy": acc(self.others_test),
-            "mia_auc": membership_auc(model, forget, self.heldout, device=device) if removed else None,
         }
 
 

@@ -12,9 +12,11 @@ epsilon, and records at every ``checkpoint_every`` removals:
   queries against the test gallery: the model's utility on people it never saw;
 - ``identity_accuracy``: identity-classifier accuracy on all training images of the
   removed person, ``forget_accuracy`` on those removed so far, ``retain_accuracy`` on
-  the other training images;
+  the other people's training images (``residual_accuracy``: on every training image kept);
 - ``identity_mAP`` / ``identity_rank1``: the removed person's training images querying
   all other training images (does the model still recognise them?).
+- the standard checkpoint set of every removal kind (``residual_accuracy``, both residual
+  gradient norms, ``mia_auc``, ``mia_svc_efficacy``; see :class:`_ReidTask`).
 
 Activation maps (last convolutional stage, :mod:`unlearnbench.metrics.activation_maps`)
 of one removed image and one image of another training identity are saved before and
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Subset, TensorDataset
 
 from unlearnbench.data.market1501 import ReidData, denormalise, image_tensors, load_reid, normalise
 from unlearnbench.experiments.base import ModelRef, RunContext
@@ -51,11 +53,15 @@ from unlearnbench.experiments.removal_engine import (
     RemovalTask,
     checkpoint_schedule,
     diagnostic_means,
+    kept,
+    residual_pool,
     run_removals,
 )
 from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.activation_maps import activation_maps, map_change
+from unlearnbench.metrics.privacy import predicted_class_cross_entropy
 from unlearnbench.metrics.reid import extract_features, identity_retrieval, retrieval_metrics
+from unlearnbench.metrics.removal import MetricInputs, top_class_confidence
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.reid import MODEL_NAME, ReidLoss, ReidNet, ReidRecipe, activation_layer
 from unlearnbench.newton.settings import fill_authors_noise_n
@@ -67,7 +73,7 @@ from unlearnbench.unlearning import get_method
 KIND = "reid-removal"
 #: Written beside each run JSON: the activation maps that Fig. 8/12 tile (the workflow reads this).
 RUN_ARRAYS = (".actmaps.npz",)
-_IDENTITY_STREAM, _ORDER_STREAM, _RETAIN_STREAM = 21, 22, 23
+_IDENTITY_STREAM, _ORDER_STREAM, _RETAIN_STREAM, _HELDOUT_STREAM, _RESIDUAL_STREAM = 21, 22, 23, 24, 25
 DEFAULT_IMAGE_SIZE = (256, 128)
 
 
@@ -212,7 +218,21 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, de
 
 
 class _ReidTask(RemovalTask):
-    """A re-ID model as the engine's task: retrieval and identity metrics at each checkpoint."""
+    """A re-ID model as the engine's task.
+
+    Standard checkpoint metrics (:mod:`unlearnbench.metrics.removal`) with identity
+    classification on the training identities as the score (``forget_accuracy``,
+    ``residual_accuracy``; ``test_accuracy`` is None: the test people are not training
+    identities, their utility is ``mAP``/``rank1``); the retained images are those of a fixed
+    seeded sample of the training set (``evaluation.residual_sample``, null: all). Both membership attacks contrast the
+    removed images with unseen people (a seeded subset of the query and gallery images, junk
+    ``-1`` left out, ``evaluation.mia_heldout``), who have no label among the classes: they
+    score every image by the model's top-class confidence (``-log max softmax`` for the
+    loss-threshold attack, ``max softmax`` for the SVC), which is also how a model retrained
+    without the person sees that person. The loss of the gradient norms is the training loss,
+    the regularised objective has the training weight decay. The kind adds retrieval and
+    identity metrics.
+    """
 
     def __init__(
         self,
@@ -223,10 +243,43 @@ class _ReidTask(RemovalTask):
         loss: ReidLoss,
         rows: np.ndarray,
         removed_id: int,
+        *,
+        seed: int,
+        weight_decay: float,
     ) -> None:
         self.ctx, self.data, self.images, self.train, self.loss_fn = ctx, data, images, train, loss
-        self.rows, self.removed_id = rows, removed_id
+        self.rows, self.removed_id, self.weight_decay = rows, removed_id, weight_decay
         self.other_rows = np.flatnonzero(data.train.pids != removed_id)
+        x_train, y_train = train.tensors
+        self.no_test = TensorDataset(x_train[:0], y_train[:0])
+        evaluation = ctx.settings.get("evaluation") or {}
+        self.residual_pool = residual_pool(
+            np.arange(len(train)),
+            evaluation.get("residual_sample"),
+            np.random.default_rng([seed, _RESIDUAL_STREAM]),
+        )
+        unseen = torch.cat([images["query"], images["gallery"]])
+        usable = np.flatnonzero(np.concatenate([data.query.pids, data.gallery.pids]) != -1)
+        n_heldout = min(usable.size, int(evaluation.get("mia_heldout", 1000)))
+        chosen = np.sort(
+            np.random.default_rng([seed, _HELDOUT_STREAM]).choice(usable, n_heldout, replace=False)
+        )
+        heldout = normalise(unseen[torch.as_tensor(chosen, dtype=torch.long)])
+        # no label among the training identities: -1 (a hook that reads labels fails loudly)
+        self.heldout = TensorDataset(heldout, torch.full((len(chosen),), -1, dtype=torch.long))
+
+    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+        return MetricInputs(
+            forget=Subset(self.train, list(removed)),
+            retain=Subset(self.train, kept(self.residual_pool, retain)),
+            test=self.no_test,
+            heldout=self.heldout,
+            loss_fn=self.loss_fn,
+            l2_lambda=self.weight_decay,
+            batch_size=_batch(self.ctx.settings),
+            sample_losses=predicted_class_cross_entropy,
+            confidence=top_class_confidence,
+        )
 
     def evaluate(
         self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
@@ -234,10 +287,8 @@ class _ReidTask(RemovalTask):
         s, device, rows, other_rows = self.ctx.settings, self.ctx.device, self.rows, self.other_rows
         x_train, y_train = self.train.tensors
         batch = _batch(s)
-        removed = list(removed)
         row: dict[str, Any] = _retrieval(model, self.data, self.images, s, device)
         row["identity_accuracy"] = _accuracy(model, x_train[rows], y_train[rows], batch, device)
-        row["forget_accuracy"] = _accuracy(model, x_train[removed], y_train[removed], batch, device)
         row["retain_accuracy"] = _accuracy(model, x_train[other_rows], y_train[other_rows], batch, device)
         features = extract_features(model, x_train, batch_size=batch, device=device)
         metric = (s.get("evaluation") or {}).get("metric", "euclidean")
@@ -287,7 +338,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     probe_other = int(np.flatnonzero(data.train.pids == other_id)[0])
     probes = x_train[[int(rows[0]), probe_other]]
     maps_before = activation_maps(model, probes, layer, device=ctx.device)
-    task = _ReidTask(ctx, data, images, train, loss, rows, removed_id)
+    task = _ReidTask(ctx, data, images, train, loss, rows, removed_id, seed=seed, weight_decay=weight_decay)
     plan = RemovalPlan.one_by_one(
         rows,
         len(train),

@@ -10,17 +10,23 @@ differs between them is split in two:
   order, the checkpoint schedule, the batch size, the retain sample that the Hessian sees,
   the revert filter, whether each checkpoint also retrains a reference;
 - a :class:`RemovalTask` is the model family: its training set (the rows the plan's
-  indices name), its loss, its checkpoint evaluation, optionally a retrain with the
-  original recipe, per-removal measurements, a validation accuracy for the revert filter,
-  a window summary, and a ``perturbation`` for the methods' L-FOCI inputs.
+  indices name), its loss, what the standard checkpoint metrics are computed on
+  (``metric_inputs``: the sets, loss, score and attack features of
+  :func:`unlearnbench.metrics.removal.removal_metrics`), its own extra checkpoint metrics,
+  optionally a retrain with the original recipe, per-removal measurements, a validation
+  accuracy for the revert filter, a window summary, and a ``perturbation`` for the methods'
+  L-FOCI inputs.
 
 The engine owns everything else, once: the random streams (``seed_everything(seed)``
 gives the methods' generator; ``numpy.random.default_rng([seed, retain_stream])`` draws
 the retain samples, one draw per removal whose retain set exceeds ``retain_sample``), the
 ``n`` of each request (the current training-set size), the revert filter, the record of
-removals that changed nothing, and the checkpoint row: ``removals``, the task's
-evaluation, ``retrain_seconds`` when a reference was retrained, then the task's window
-summary; NaN is written as null. The order of every call is part of the contract: run
+removals that changed nothing, and the checkpoint row: ``removals``, the standard metric
+set (the same for every kind and method: scores on the removed, retained and test samples,
+both residual gradient norms, two membership-inference attacks, the gaps to a retrained
+reference when there is one; the SVC attack's subsample seeded by ``[seed, SVC_STREAM,
+removals]``), the task's own metrics, ``retrain_seconds`` when a reference was retrained,
+then the task's window summary; NaN is written as null. The order of every call is part of the contract: run
 JSONs are compared bit for bit across refactorings.
 """
 
@@ -37,6 +43,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from unlearnbench.experiments.unchanged import unchanged_entry
+from unlearnbench.metrics.removal import MetricInputs, removal_metrics
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
 from unlearnbench.unlearning import UnlearningOutcome, UnlearningRequest, get_method
@@ -46,6 +53,8 @@ LossFn = Callable[[nn.Module, Any], torch.Tensor]
 Method = Callable[[nn.Module, UnlearningRequest], UnlearningOutcome]
 #: ``skip(count, retain) -> reason``: a retrain checkpoint to leave out (None: retrain it).
 SkipHook = Callable[[int, Sequence[int]], str | None]
+#: The stream of the SVC attack's seed, ``[seed, SVC_STREAM, removals]`` (the kinds' streams are below 30).
+SVC_STREAM = 31
 
 
 def checkpoint_schedule(total: int, every: int) -> list[int]:
@@ -159,9 +168,9 @@ class RemovalRun:
 class RemovalTask(Protocol):
     """A model family as the engine sees it.
 
-    A kind implements ``train``, ``loss_fn`` and ``evaluate``; the other members have
-    defaults that a subclass inherits (no retrain, no perturbation, no measurements, no
-    window summary, no revert filter).
+    A kind implements ``train``, ``loss_fn`` and ``metric_inputs``; the other members have
+    defaults that a subclass inherits (no extra metrics, no retrain, no perturbation, no
+    measurements, no window summary, no revert filter).
     """
 
     #: the training set; the plan's indices are its rows
@@ -173,11 +182,16 @@ class RemovalTask(Protocol):
     #: passed to :class:`UnlearningRequest` as ``perturbation`` when not None
     perturbation: Any = None
 
+    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+        """What the standard checkpoint metrics are computed on (rows ``removed`` and ``retain`` of ``train``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what its checkpoint metrics use")
+
     def evaluate(
         self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
     ) -> dict[str, Any]:
-        """The task's metrics at a checkpoint (``reference``: the retrained model, if any)."""
-        ...
+        """The task's own metrics at a checkpoint, beside the standard set (``reference``: the
+        retrained model, if any); a key of the standard set is refused."""
+        return {}
 
     def measure_before(self, model: nn.Module, forget: Dataset) -> dict[str, float]:
         """Per-removal measurements on the model the method receives."""
@@ -194,6 +208,21 @@ class RemovalTask(Protocol):
     def summarise_window(self, window: Sequence[Removal], progress: Progress) -> dict[str, Any]:
         """Checkpoint fields summarising the removals since the previous checkpoint."""
         return {}
+
+
+def residual_pool(rows: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    """The fixed, sorted sample of training ``rows`` whose kept members a kind's checkpoint metrics
+    read as the retain set (``evaluation.residual_sample``: all of them when ``size`` is None or
+    not smaller), so that the retain-set metrics of a large training set stay affordable."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if size is None or int(size) >= rows.size:
+        return rows
+    return np.sort(rng.choice(rows, size=int(size), replace=False))
+
+
+def kept(pool: np.ndarray, retain: Sequence[int]) -> list[int]:
+    """The rows of ``pool`` still in the training set."""
+    return np.intersect1d(pool, np.asarray(retain, dtype=np.int64)).tolist()
 
 
 #: What :func:`diagnostic_means` averages unless told otherwise (the re-ID and text kinds' windows).
@@ -225,12 +254,29 @@ def _row(
     model: nn.Module,
     removed: Sequence[int],
     retain: Sequence[int],
+    *,
+    seed: int,
+    device: str,
     reference: nn.Module | None = None,
     retrain_seconds: float | None = None,
     summary: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The one checkpoint row: removals, the task's evaluation, engine fields, the window summary."""
-    row: dict[str, Any] = {"removals": len(removed), **task.evaluate(model, removed, retain, reference)}
+    """The one checkpoint row: removals, the standard metric set, the task's own metrics, engine
+    fields, the window summary."""
+    standard = removal_metrics(
+        model,
+        task.metric_inputs(model, removed, retain),
+        seed=[seed, SVC_STREAM, len(removed)],
+        device=device,
+        reference=reference,
+    )
+    own = task.evaluate(model, removed, retain, reference)
+    clash = sorted(standard.keys() & own.keys())
+    if clash:
+        raise ValueError(
+            f"{type(task).__name__}'s own checkpoint metrics {clash} are keys of the standard set"
+        )
+    row: dict[str, Any] = {"removals": len(removed), **standard, **own}
     if retrain_seconds is not None:
         row["retrain_seconds"] = retrain_seconds
     row.update(summary or {})
@@ -269,7 +315,7 @@ def run_removals(
     reverted: list[dict[str, Any]] = []
     unchanged: list[dict[str, Any]] = []
     window: list[Removal] = []
-    checkpoints = [_row(task, model, [], list(plan.members))]
+    checkpoints = [_row(task, model, [], list(plan.members), seed=plan.seed, device=device)]
     next_checkpoints = list(plan.schedule[1:])
     previous_accuracy = task.validation_accuracy(model) if plan.revert_drop is not None else None
     total_seconds, position, attempts, total = 0.0, 0, 0, plan.total
@@ -328,7 +374,17 @@ def run_removals(
                 retrain_seconds = watch.seconds
             summary = task.summarise_window(window, Progress(len(reverted), len(unchanged)))
             checkpoints.append(
-                _row(task, model, list(removed), retain_now, reference, retrain_seconds, summary)
+                _row(
+                    task,
+                    model,
+                    list(removed),
+                    retain_now,
+                    seed=plan.seed,
+                    device=device,
+                    reference=reference,
+                    retrain_seconds=retrain_seconds,
+                    summary=summary,
+                )
             )
             window = []
     return RemovalRun(checkpoints, model, total_seconds, reverted, unchanged)
@@ -376,6 +432,8 @@ def retrain_at_checkpoints(
             )
             outcome = method(original, request)
             model, seconds = outcome.model, outcome.seconds
-        checkpoints.append(_row(task, model, removed, retain, retrain_seconds=seconds))
+        checkpoints.append(
+            _row(task, model, removed, retain, seed=plan.seed, device=device, retrain_seconds=seconds)
+        )
         total_seconds += seconds
     return RemovalRun(checkpoints, model, total_seconds)

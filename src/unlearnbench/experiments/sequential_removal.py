@@ -19,7 +19,7 @@ Choices the paper leaves open, each a key of the experiment block:
 - ``retain_sample`` evaluates the Hessian on a random subset of the retain set of that
   size (None: the whole retain set), to bound the cost of a removal on full MNIST;
 - ``retrain_reference`` also retrains at each checkpoint of an unlearning run to measure
-  the distance to the retrained model (parameters, output KL);
+  the distance to the retrained model (parameters, output KL, accuracy gaps);
 - the Newton hyperparameters are ``unlearning`` (shared) updated by ``methods.<name>``;
   ``l2_lambda`` defaults to the training weight decay, and ``n`` of the removal step is
   the current number of training points. The ``n`` of the noise formula is ``noise_n``;
@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -66,9 +66,9 @@ from unlearnbench.experiments.removal_engine import (
     run_removals,
 )
 from unlearnbench.experiments.unchanged import unchanged_summary
-from unlearnbench.metrics.classification import accuracy, output_kl, parameter_distance
-from unlearnbench.metrics.gradients import dataset_gradient_norm, sample_gradient_norm, sample_loss
-from unlearnbench.metrics.privacy import membership_auc
+from unlearnbench.metrics.classification import accuracy
+from unlearnbench.metrics.gradients import sample_gradient_norm, sample_loss
+from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import build_model, load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.newton.gradient_bank import META_KEY, GradientBankCallback, store_in_meta
@@ -226,60 +226,54 @@ def method_hyperparameters(settings: Mapping[str, Any], method: str) -> dict[str
     return hp
 
 
+class CheckpointEvaluation(Protocol):
+    """A classifier kind's checkpoint side: what the standard metrics use, and its own metrics."""
+
+    def metric_inputs(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]
+    ) -> MetricInputs: ...
+
+    def evaluate(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+    ) -> dict[str, Any]: ...
+
+
 class ClassifierEvaluation:
-    """Metrics of one checkpoint; everything but the model is fixed per run."""
+    """What the standard checkpoint metrics use; everything but the removed and retained rows is fixed per run.
+
+    The retain set is every training sample kept, the test set the test split, the held-out
+    samples of both membership attacks a seeded subset of it (``evaluation.mia_heldout``),
+    the regularised objective ``mean loss + lambda/2 ||w||^2`` with the training weight decay
+    (what SGD/Adam with weight_decay minimise, and the Newton step's default ``l2_lambda``).
+    """
 
     def __init__(self, ctx: RunContext, data: DatasetSplits, seed: int) -> None:
-        self.ctx, self.data, self.seed = ctx, data, seed
+        self.data = data
         evaluation = ctx.settings.get("evaluation") or {}
         self.batch_size = int(evaluation.get("batch_size", 1024))
         n_test = len(data.test)
         n_heldout = min(n_test, int(evaluation.get("mia_heldout", 1000)))
-        # the regularised objective is mean loss + lambda/2 ||w||^2 with the training weight decay
-        # (what SGD/Adam with weight_decay minimise, and the Newton step's default l2_lambda)
         self.l2_lambda = float(ctx.settings["training"]["optimizer"].get("weight_decay", 0.0))
         heldout = np.random.default_rng([seed, _HELDOUT_STREAM]).permutation(n_test)[:n_heldout]
         self.heldout = Subset(data.test, heldout.tolist())
 
-    def __call__(
-        self,
-        model: nn.Module,
-        removed: Sequence[int],
-        retain: Sequence[int],
-        reference: nn.Module | None = None,
+    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+        train = self.data.train
+        return MetricInputs(
+            forget=Subset(train, list(removed)),
+            retain=Subset(train, list(retain)),
+            test=self.data.test,
+            heldout=self.heldout,
+            loss_fn=cross_entropy_loss,
+            l2_lambda=self.l2_lambda,
+            batch_size=self.batch_size,
+        )
+
+    def evaluate(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
     ) -> dict[str, Any]:
-        device, bs, train = self.ctx.device, self.batch_size, self.data.train
-        retain_set, forget_set = Subset(train, list(retain)), Subset(train, list(removed))
-        row: dict[str, Any] = {
-            "residual_accuracy": accuracy(model, retain_set, batch_size=bs, device=device),
-            "forget_accuracy": accuracy(model, forget_set, batch_size=bs, device=device) if removed else None,
-            "test_accuracy": accuracy(model, self.data.test, batch_size=bs, device=device),
-            **residual_gradient_norms(model, retain_set, self.l2_lambda, batch_size=bs, device=device),
-            "mia_auc": membership_auc(model, forget_set, self.heldout, device=device) if removed else None,
-        }
-        if reference is not None:
-            row["distance_to_retrain"] = parameter_distance(model, reference)
-            row["output_kl_to_retrain"] = output_kl(
-                reference, model, self.data.test, batch_size=bs, device=device
-            )
-        return row
-
-
-def residual_gradient_norms(
-    model: nn.Module, retain: Dataset, l2_lambda: float, *, batch_size: int, device: str
-) -> dict[str, float]:
-    """Both retain-set gradient norms, named: of the data loss, and of the regularised objective.
-
-    ``residual_gradient_norm_data`` is ``||grad mean loss||`` (what the authors' code reports,
-    there as a mean of minibatch norms); ``residual_gradient_norm_regularised`` adds
-    ``lambda w``: the gradient of ``mean loss + lambda/2 ||w||^2``, the objective whose
-    optimum the Newton removal step targets (and that retraining with weight decay minimises).
-    """
-    data = dataset_gradient_norm(model, cross_entropy_loss, retain, batch_size=batch_size, device=device)
-    regularised = dataset_gradient_norm(
-        model, cross_entropy_loss, retain, batch_size=batch_size, device=device, l2_lambda=l2_lambda
-    )
-    return {"residual_gradient_norm_data": data, "residual_gradient_norm_regularised": regularised}
+        """Nothing beyond the standard set (the face kind adds its identity accuracies)."""
+        return {}
 
 
 #: Method diagnostics averaged per window, by the window metric they fill.
@@ -295,8 +289,9 @@ _WINDOW_DIAGNOSTICS = {
 class ClassifierTask(RemovalTask):
     """The image classifiers of the L-CODEC kinds (MNIST, the CIFAR zoo, faces) as the engine's task.
 
-    Cross-entropy; ``evaluation`` gives the checkpoint metrics (each kind its own); the
-    revert filter compares test accuracies; each removal measures the removed samples'
+    Cross-entropy; ``evaluation`` says what the standard checkpoint metrics use and adds the
+    kind's own (:class:`ClassifierEvaluation`, or the face kind's); the revert filter compares
+    test accuracies; each removal measures the removed samples'
     gradient norm and loss before and after, and a window reports the mean (NaN-skipping)
     of :data:`WINDOW_METRICS` with the reverted and unchanged removals so far.
     """
@@ -305,7 +300,7 @@ class ClassifierTask(RemovalTask):
         self,
         data: DatasetSplits,
         device: str,
-        evaluation: Callable[..., dict[str, Any]],
+        evaluation: CheckpointEvaluation,
         retrain: Callable[[Dataset], nn.Module] | None = None,
     ) -> None:
         self.train, self.test, self.device = data.train, data.test, device
@@ -313,10 +308,13 @@ class ClassifierTask(RemovalTask):
         self.evaluation = evaluation
         self.retrain = retrain
 
+    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+        return self.evaluation.metric_inputs(model, removed, retain)
+
     def evaluate(
         self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
     ) -> dict[str, Any]:
-        return self.evaluation(model, removed, retain, reference)
+        return self.evaluation.evaluate(model, removed, retain, reference)
 
     def validation_accuracy(self, model: nn.Module) -> float:
         return accuracy(model, self.test, device=self.device)

@@ -7,7 +7,10 @@ schedule), with the gradient bank of its last two epochs. Each run then removes 
 provisions of one label, one at a time, from that model with one method and one epsilon,
 and records the test micro-F1 over all labels and the F1 of the removed label at every
 ``checkpoint_every`` removals (thresholds tuned on the dev split after each removal, as
-the authors' evaluation does; ``threshold: <number>`` fixes them instead).
+the authors' evaluation does; ``threshold: <number>`` fixes them instead), beside the
+standard checkpoint set of every removal kind with the micro-F1 as the score
+(``forget_micro_f1``, ``residual_micro_f1``, ``test_micro_f1``, both residual gradient norms,
+``mia_auc``, ``mia_svc_efficacy``; see :class:`_TextTask`).
 
 L-FOCI's perturbations replace random tokens (``tokens_replaced`` per copy, the authors'
 ``n_tokens_to_replace``): adding Gaussian noise to token ids, as the engine does for
@@ -36,8 +39,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
+from unlearnbench.batching import as_tensors
 from unlearnbench.data.ledgar import LedgarData, label_index, load_ledgar
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.method_variants import Variant, find_variant, hyperparameters
@@ -48,10 +52,19 @@ from unlearnbench.experiments.removal_engine import (
     RemovalTask,
     checkpoint_schedule,
     diagnostic_means,
+    kept,
+    residual_pool,
     run_removals,
 )
 from unlearnbench.experiments.unchanged import unchanged_summary
-from unlearnbench.metrics.multilabel import evaluate_multilabel
+from unlearnbench.metrics.classification import predict_logits
+from unlearnbench.metrics.multilabel import (
+    decision_thresholds,
+    evaluate_multilabel,
+    label_vector_confidence,
+    micro_f1_at,
+)
+from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.text import (
     MODEL_NAME,
@@ -73,7 +86,7 @@ from unlearnbench.training import fit, seed_everything
 from unlearnbench.unlearning import get_method
 
 KIND = "text-removal"
-_ORDER_STREAM, _RETAIN_STREAM = 11, 12
+_ORDER_STREAM, _RETAIN_STREAM, _HELDOUT_STREAM, _RESIDUAL_STREAM = 11, 12, 13, 14
 
 
 # ---------------------------------------------------------------------------- the kind protocol
@@ -218,7 +231,20 @@ def removal_candidates(
 
 
 class _TextTask(RemovalTask):
-    """The provision classifier as the engine's task: F1 scores and the removed provisions' recall."""
+    """The provision classifier as the engine's task.
+
+    Standard checkpoint metrics (:mod:`unlearnbench.metrics.removal`) with the task's score, the
+    micro-F1 at the thresholds the kind's own F1 uses (tuned on the dev split for the model at
+    hand, or ``evaluation.threshold``), so ``test_micro_f1`` is the reported ``micro_f1`` and the
+    removed and retained provisions are scored by the same decision rule; the loss-threshold
+    attack reads the per-provision class-weighted BCE (the training loss), the SVC attack
+    :func:`~unlearnbench.metrics.multilabel.label_vector_confidence`; the held-out provisions
+    are a seeded subset of the test split (``evaluation.mia_heldout``), the retained ones those
+    of a fixed seeded sample of the training set (``evaluation.residual_sample``, null: all); the regularised
+    objective has the training weight decay (AdamW decouples it and spares biases and
+    LayerNorm weights, so its residual norm is the nearest L2 reading, not AdamW's own
+    stationarity). The kind adds the F1 scores of its table and the removed provisions' recall.
+    """
 
     def __init__(
         self,
@@ -231,10 +257,43 @@ class _TextTask(RemovalTask):
         test_ids: torch.Tensor,
         encoder: TextEncoder,
         perturbation: TokenReplacement,
+        *,
+        seed: int,
+        weight_decay: float,
     ) -> None:
         self.ctx, self.data, self.train, self.loss_fn, self.target = ctx, data, train, loss, target
         self.dev_ids, self.test_ids, self.encoder = dev_ids, test_ids, encoder
         self.perturbation = perturbation  # L-FOCI's copies replace tokens instead of adding noise
+        self.weight_decay = weight_decay
+        evaluation = ctx.settings.get("evaluation") or {}
+        self.batch_size = int(evaluation.get("batch_size", 256))
+        self.test = TensorDataset(test_ids, torch.as_tensor(data.test.targets))
+        n_heldout = min(len(self.test), int(evaluation.get("mia_heldout", 1000)))
+        heldout = np.random.default_rng([seed, _HELDOUT_STREAM]).permutation(len(self.test))[:n_heldout]
+        self.heldout = Subset(self.test, heldout.tolist())
+        self.residual_pool = residual_pool(
+            np.arange(len(train)),
+            evaluation.get("residual_sample"),
+            np.random.default_rng([seed, _RESIDUAL_STREAM]),
+        )
+
+    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+        threshold = (self.ctx.settings.get("evaluation") or {}).get("threshold", "dev-tuned")
+        dev = predict_probabilities(model, self.dev_ids, batch_size=self.batch_size, device=self.ctx.device)
+        thresholds = decision_thresholds(dev.numpy(), self.data.dev.targets, len(self.data.labels), threshold)
+        return MetricInputs(
+            forget=Subset(self.train, list(removed)),
+            retain=Subset(self.train, kept(self.residual_pool, retain)),
+            test=self.test,
+            heldout=self.heldout,
+            loss_fn=self.loss_fn,
+            l2_lambda=self.weight_decay,
+            batch_size=self.batch_size,
+            score=micro_f1_at(thresholds),
+            score_name="micro_f1",
+            sample_losses=_SampleBCE(self.loss_fn, self.batch_size),
+            confidence=label_vector_confidence,
+        )
 
     def evaluate(
         self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
@@ -254,6 +313,17 @@ class _TextTask(RemovalTask):
 
     def summarise_window(self, window: Sequence[Removal], progress: Progress) -> dict[str, Any]:
         return diagnostic_means(window)
+
+
+class _SampleBCE:
+    """``losses(model, dataset, *, device)``: each provision's class-weighted BCE (the loss-threshold attack's score)."""
+
+    def __init__(self, loss: MultilabelBCE, batch_size: int) -> None:
+        self.loss, self.batch_size = loss, batch_size
+
+    def __call__(self, model: nn.Module, dataset: Dataset, *, device: str = "cpu") -> np.ndarray:
+        logits = predict_logits(model, dataset, batch_size=self.batch_size, device=device)
+        return self.loss.sample_losses(logits, as_tensors(dataset)[1]).double().numpy()
 
 
 def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]:
@@ -294,7 +364,19 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     if total <= 0:
         raise ValueError(f"no training provision carries only the label {variant.target!r}")
     schedule = checkpoint_schedule(total, int(removal.get("checkpoint_every", max(1, total // 5))))
-    task = _TextTask(ctx, data, train, loss, target, dev_ids, test_ids, encoder, perturbation)
+    task = _TextTask(
+        ctx,
+        data,
+        train,
+        loss,
+        target,
+        dev_ids,
+        test_ids,
+        encoder,
+        perturbation,
+        seed=seed,
+        weight_decay=weight_decay,
+    )
     plan = RemovalPlan.one_by_one(
         candidates,
         len(train),

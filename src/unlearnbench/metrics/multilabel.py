@@ -7,11 +7,19 @@ spaced values in [0, 1] that maximises that label's F1 (0.5 for labels with fewe
 micro-F1 over all labels and the F1 of the removed label. A fixed threshold is available
 too (``threshold: 0.5`` in the config), which does not let re-tuning hide a shift of the
 removed label's scores.
+
+The removal checkpoints' standard metric set (:mod:`unlearnbench.metrics.removal`) reads a
+multilabel model through :func:`micro_f1_at` (its score) and :func:`label_vector_confidence`
+(the SVC attack's feature).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 
 def _check(truth: np.ndarray, scores: np.ndarray) -> None:
@@ -62,6 +70,39 @@ def f1_report(truth: np.ndarray, predicted: np.ndarray) -> dict[str, object]:
     return {"micro_f1": micro, "macro_f1": float(per_label.mean()), "per_label_f1": per_label.tolist()}
 
 
+def decision_thresholds(
+    dev_probabilities: np.ndarray, dev_truth: np.ndarray, n_labels: int, threshold: float | str = "dev-tuned"
+) -> np.ndarray:
+    """Per-label thresholds: ``dev-tuned`` (the authors', :func:`tune_thresholds`) or one fixed value."""
+    if threshold == "dev-tuned":
+        return tune_thresholds(dev_probabilities, dev_truth)
+    if isinstance(threshold, (int, float)) and 0.0 <= float(threshold) <= 1.0:
+        return np.full(n_labels, float(threshold))
+    raise ValueError(f"threshold must be 'dev-tuned' or a number in [0, 1], got {threshold!r}")
+
+
+def micro_f1_at(thresholds: np.ndarray) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """``score(logits, targets)``: the micro-F1 of ``sigmoid(logits) > thresholds`` (per label)."""
+    cut = np.asarray(thresholds, dtype=float)[None, :]
+
+    def score(logits: torch.Tensor, targets: torch.Tensor) -> float:
+        return float(f1_report(targets.numpy(), torch.sigmoid(logits).numpy() > cut)["micro_f1"])
+
+    return score
+
+
+def label_vector_confidence(logits: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+    """The multilabel analogue of the true-class confidence: the geometric mean over labels of the
+    probability given to each label's true value, ``exp(-mean_j BCE_j)`` (unweighted), in double precision.
+
+    One number per sample, 1 when every label is predicted with certainty, as a single-label
+    classifier's softmax probability of the label is; the geometric mean keeps it comparable
+    across label counts.
+    """
+    losses = F.binary_cross_entropy_with_logits(logits.double(), targets.double(), reduction="none")
+    return torch.exp(-losses.mean(dim=1)).numpy()
+
+
 def evaluate_multilabel(
     dev_probabilities: np.ndarray,
     dev_truth: np.ndarray,
@@ -70,12 +111,7 @@ def evaluate_multilabel(
     threshold: float | str = "dev-tuned",
 ) -> dict[str, object]:
     """Test F1 report with thresholds ``dev-tuned`` (the authors') or one fixed value."""
-    if threshold == "dev-tuned":
-        thresholds = tune_thresholds(dev_probabilities, dev_truth)
-    elif isinstance(threshold, (int, float)) and 0.0 <= float(threshold) <= 1.0:
-        thresholds = np.full(np.asarray(test_truth).shape[1], float(threshold))
-    else:
-        raise ValueError(f"threshold must be 'dev-tuned' or a number in [0, 1], got {threshold!r}")
+    thresholds = decision_thresholds(dev_probabilities, dev_truth, np.asarray(test_truth).shape[1], threshold)
     report = f1_report(test_truth, np.asarray(test_probabilities) > thresholds[None, :])
     report["thresholds"] = thresholds.tolist()
     return report

@@ -70,6 +70,23 @@ def per_sample_cross_entropy(
     return torch.cat(losses).double().numpy()
 
 
+@torch.no_grad()
+def predicted_class_cross_entropy(
+    model: nn.Module, dataset: Dataset, *, batch_size: int = 1024, device: str = "cpu"
+) -> np.ndarray:
+    """Cross-entropy of every sample against the model's own top class, ``-log max softmax``
+    (open-set tasks such as re-ID: unseen samples have no label among the classes, so the
+    attack scores every sample by the model's confidence instead of its loss on the label)."""
+    x = as_tensors(dataset)[0]
+    was_training = model.training
+    model.eval()
+    try:
+        logits = [model(batch[0].to(device)).cpu() for batch in iter_batches((x,), batch_size)]
+    finally:
+        model.train(was_training)
+    return -torch.log_softmax(torch.cat(logits).double(), dim=1).max(dim=1).values.numpy()
+
+
 def loss_threshold_auc(forget_losses: Any, heldout_losses: Any) -> float:
     """ROC AUC of the score ``-loss`` for forget (label 1) against held-out (label 0) samples."""
     forget = np.asarray(forget_losses, dtype=float).ravel()

@@ -11,10 +11,14 @@ questions of the model after each batch of removals, whatever method produced it
   ``residual_gradient_norm_regularised``; see :func:`residual_gradient_norms`);
 - whether an attacker can still tell the removed samples from unseen ones: the
   loss-threshold AUC (``mia_auc``) and SalUn's SVC attack (``mia_svc_efficacy``,
-  :mod:`unlearnbench.metrics.privacy`);
+  :mod:`unlearnbench.metrics.privacy`), both against the same held-out unseen samples;
 - where a model retrained without the removed samples exists (``reference``), how far the
   unlearned model is from it: the score gaps ``<set>_<score>_gap_to_retrain`` (unlearned minus
   retrained, signed), the parameter distance and the output KL on the test set.
+
+A task says what the set is computed on with one :class:`MetricInputs` per checkpoint (the
+removal engine asks its task for it and calls :func:`removal_metrics`; the task's own extra
+metrics sit beside the set in the checkpoint row). :func:`metric_names` lists the keys.
 
 Nothing here draws from a global random state (the runs' numbers depend on the order of
 those draws): the SVC attack's subsample comes from its own seeded Generator. A metric that
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,71 +82,108 @@ def residual_gradient_norms(
     }
 
 
-def removal_metrics(
-    model: nn.Module,
-    *,
-    forget: Dataset,
-    retain: Dataset,
-    test: Dataset,
-    heldout: Dataset,
-    loss_fn: LossFn,
-    l2_lambda: float,
-    seed: int | Sequence[int],
-    batch_size: int = 1024,
-    device: str = "cpu",
-    reference: nn.Module | None = None,
-    predict: Predict = predict_logits,
-    score: Score = top1_accuracy,
-    score_name: str = "accuracy",
-    sample_losses: SampleLosses = per_sample_cross_entropy,
-    confidence: Confidence | None = true_class_confidence,
-    svc_max_shadow: int = SVC_MAX_SHADOW,
-) -> dict[str, float | None]:
-    """The checkpoint metrics of ``model`` after removing ``forget`` (see the module docstring).
+def top_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Largest softmax probability of each sample, whatever its label (open-set tasks such as re-ID,
+    whose unseen samples have no label among the classes), in double precision."""
+    return torch.softmax(logits.double(), dim=1).max(dim=1).values.numpy()
+
+
+@dataclass(frozen=True)
+class MetricInputs:
+    """What a task hands :func:`removal_metrics` at one checkpoint.
 
     ``forget`` holds the samples removed so far (may be empty), ``retain`` the training
-    samples kept (or the fixed sample of them a kind evaluates on), ``test`` unseen data,
-    ``heldout`` the unseen samples the loss-threshold attack contrasts with ``forget`` (a
-    fixed subset of ``test``). ``loss_fn(model, batch)`` is the task's mean loss, ``l2_lambda``
-    the weight of ``lambda/2 ||w||^2`` in the regularised objective (the training weight
-    decay). ``seed`` seeds the SVC attack's own Generator (derive it from the run seed).
-    ``predict``, ``score``/``score_name``, ``sample_losses`` and ``confidence`` are the task
-    adapter's hooks; ``confidence=None`` leaves the SVC attack out (``mia_svc_efficacy`` None).
+    samples kept (or the fixed sample of them a kind evaluates on), ``test`` unseen data the
+    task's score applies to (may be empty: that score is then None), ``heldout`` the unseen
+    samples both attacks contrast with ``forget`` (a fixed subset of the test data).
+    ``loss_fn(model, batch)`` is the task's mean training loss, ``l2_lambda`` the weight of
+    ``lambda/2 ||w||^2`` in the regularised objective (the training weight decay).
+    ``predict``, ``score``/``score_name``, ``sample_losses`` and ``confidence`` are the task's
+    hooks; ``confidence=None`` leaves the SVC attack out (``mia_svc_efficacy`` None).
     """
-    sets = {"forget": forget, "residual": retain, "test": test}
-    outputs = {name: _outputs(predict, model, data, batch_size, device) for name, data in sets.items()}
-    removed = len(forget) > 0
+
+    forget: Dataset
+    retain: Dataset
+    test: Dataset
+    heldout: Dataset
+    loss_fn: LossFn
+    l2_lambda: float
+    batch_size: int = 1024
+    predict: Predict = predict_logits
+    score: Score = top1_accuracy
+    score_name: str = "accuracy"
+    sample_losses: SampleLosses = per_sample_cross_entropy
+    confidence: Confidence | None = true_class_confidence
+
+
+def metric_names(score_name: str = "accuracy", retrain: bool = False) -> tuple[str, ...]:
+    """The keys :func:`removal_metrics` writes, in its order (``retrain``: with a retrained reference)."""
+    sets = ("residual", "forget", "test")
+    names = (
+        *(f"{name}_{score_name}" for name in sets),
+        "residual_gradient_norm_data",
+        "residual_gradient_norm_regularised",
+        "mia_auc",
+        "mia_svc_efficacy",
+    )
+    if not retrain:
+        return names
+    gaps = tuple(f"{name}_{score_name}_gap_to_retrain" for name in ("forget", "residual", "test"))
+    return (*names, *gaps, "distance_to_retrain", "output_kl_to_retrain")
+
+
+def removal_metrics(
+    model: nn.Module,
+    inputs: MetricInputs,
+    *,
+    seed: int | Sequence[int],
+    device: str = "cpu",
+    reference: nn.Module | None = None,
+    svc_max_shadow: int = SVC_MAX_SHADOW,
+) -> dict[str, float | None]:
+    """The checkpoint metrics of ``model`` on ``inputs`` (see the module docstring).
+
+    ``seed`` seeds the SVC attack's own Generator (derive it from the run seed and the
+    checkpoint); ``reference`` is the model retrained without ``inputs.forget``, if any.
+    """
+    i = inputs
+    sets = {"forget": i.forget, "residual": i.retain, "test": i.test}
+    outputs = {name: _outputs(i.predict, model, data, i.batch_size, device) for name, data in sets.items()}
+    removed = len(i.forget) > 0
+    gradient_norms = residual_gradient_norms(
+        model, i.loss_fn, i.retain, i.l2_lambda, batch_size=i.batch_size, device=device
+    )
     row: dict[str, Any] = {
-        f"residual_{score_name}": _score(score, outputs["residual"]),
-        f"forget_{score_name}": _score(score, outputs["forget"]),
-        f"test_{score_name}": _score(score, outputs["test"]),
-        **residual_gradient_norms(model, loss_fn, retain, l2_lambda, batch_size=batch_size, device=device),
-        "mia_auc": membership_auc(model, forget, heldout, loss=sample_losses, device=device)
+        f"residual_{i.score_name}": _score(i.score, outputs["residual"]),
+        f"forget_{i.score_name}": _score(i.score, outputs["forget"]),
+        f"test_{i.score_name}": _score(i.score, outputs["test"]),
+        **gradient_norms,
+        "mia_auc": membership_auc(model, i.forget, i.heldout, loss=i.sample_losses, device=device)
         if removed
         else None,
         "mia_svc_efficacy": (
             svc_mia_efficacy(
-                _confidences(confidence, outputs["residual"]),
-                _confidences(confidence, outputs["test"]),
-                _confidences(confidence, outputs["forget"]),
+                _confidences(i.confidence, outputs["residual"]),
+                _confidences(i.confidence, _outputs(i.predict, model, i.heldout, i.batch_size, device)),
+                _confidences(i.confidence, outputs["forget"]),
                 max_shadow=svc_max_shadow,
                 seed=seed,
             )
-            if removed and confidence is not None
+            if removed and i.confidence is not None
             else None
         ),
     }
     if reference is not None:
         retrained = {
-            name: _outputs(predict, reference, data, batch_size, device) for name, data in sets.items()
+            name: _outputs(i.predict, reference, data, i.batch_size, device) for name, data in sets.items()
         }
         for name in sets:
-            mine, theirs = _score(score, outputs[name]), _score(score, retrained[name])
+            mine, theirs = _score(i.score, outputs[name]), _score(i.score, retrained[name])
             gap = None if mine is None or theirs is None else mine - theirs
-            row[f"{name}_{score_name}_gap_to_retrain"] = gap
+            row[f"{name}_{i.score_name}_gap_to_retrain"] = gap
         row["distance_to_retrain"] = parameter_distance(model, reference)
         row["output_kl_to_retrain"] = (
-            logits_kl(retrained["test"][0], outputs["test"][0]) if len(test) else None
+            logits_kl(retrained["test"][0], outputs["test"][0]) if len(i.test) else None
         )
     return {key: _finite_or_none(value) for key, value in row.items()}
 
