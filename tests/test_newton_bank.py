@@ -90,3 +90,25 @@ def test_bank_errors_are_clear():
         GradientBank.from_payload({"format": "something else"})
     with pytest.raises(ValueError, match="last two epochs"):
         GradientBank().last_two()
+
+
+def test_the_bank_is_recorded_only_when_a_method_uses_finite_differences():
+    from unlearnbench.newton.gradient_bank import bank_needed
+
+    assert not bank_needed({"methods": {"lcodec": {}, "newton-full": {"hessian": "exact"}}})
+    assert bank_needed({"methods": {"lcodec": None}, "unlearning": {"hessian": "finite-difference"}})
+    assert not bank_needed({"methods": {"lcodec": {"hessian": "exact"}}, "unlearning": {"hessian": "finite-difference"}})
+    assert not bank_needed({})
+
+
+def test_a_finite_difference_method_gets_the_checkpoints_bank_or_a_clear_error():
+    from unlearnbench.newton.gradient_bank import META_KEY, attach_bank
+
+    exact = {"hessian": "exact"}
+    attach_bank(exact, {})
+    assert META_KEY not in exact
+    fd = {"hessian": "finite-difference"}
+    attach_bank(fd, {META_KEY: {"format": "x"}})
+    assert fd[META_KEY] == {"format": "x"}
+    with pytest.raises(ValueError, match="rebuild the pretrained model"):
+        attach_bank({"hessian": "finite-difference"}, {})

@@ -37,7 +37,6 @@ from typing import Any
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.removal_engine import SkipHook, checkpoint_schedule
-from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.models import zoo as _zoo
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_json
@@ -123,10 +122,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "original_test_accuracy": original.meta.get("test_accuracy"),
         "original_train_seconds": original.meta.get("train_seconds"),
         "settings": dict(s),
-        "checkpoints": result.checkpoints,
-        "reverted": result.reverted,
-        **unchanged_summary(result.unchanged),
-        "seconds": result.seconds,
+        **result.fields(),
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)

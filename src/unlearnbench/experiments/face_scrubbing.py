@@ -47,13 +47,12 @@ from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.removal_engine import checkpoint_schedule, kept, residual_pool
-from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.classification import accuracy
 from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
 from unlearnbench.models.vggface import VGGFace, load_vggface_weights
-from unlearnbench.newton.gradient_bank import GradientBankCallback, store_in_meta
+from unlearnbench.newton.gradient_bank import GradientBankCallback, bank_needed, store_in_meta
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_json
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
@@ -104,14 +103,6 @@ def model_kwargs(settings: Mapping[str, Any], data: DatasetSplits) -> dict[str, 
     return kwargs
 
 
-def needs_gradient_bank(settings: Mapping[str, Any]) -> bool:
-    """Whether a configured method uses the finite-difference Hessian (the bank of VGG-16 is GBs)."""
-    shared = (settings.get("unlearning") or {}).get("hessian")
-    return any(
-        ((hp or {}).get("hessian", shared)) == "finite-difference" for hp in settings["methods"].values()
-    )
-
-
 def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     """Load the VGGFace weights (if configured), fine-tune on the identity folders, record the bank."""
     if ref.role != "original":
@@ -130,7 +121,7 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     train_cfg = s["training"]
     epochs = int(train_cfg["epochs"])
     callbacks = (
-        [GradientBankCallback(cross_entropy_loss, epochs, ctx.device)] if needs_gradient_bank(s) else []
+        [GradientBankCallback(cross_entropy_loss, epochs, ctx.device)] if bank_needed(s) else []
     )
     result = fit(
         model,
@@ -287,10 +278,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "original_test_accuracy": meta.get("test_accuracy"),
         "weight_decay": float(s["training"]["optimizer"].get("weight_decay", 0.0)),
         "settings": dict(s),
-        "checkpoints": result.checkpoints,
-        "reverted": result.reverted,
-        **unchanged_summary(result.unchanged),
-        "seconds": result.seconds,
+        **result.fields(),
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)

@@ -64,6 +64,7 @@ from unlearnbench.metrics.reid import extract_features, identity_retrieval, retr
 from unlearnbench.metrics.removal import MetricInputs, top_class_confidence
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.reid import MODEL_NAME, ReidLoss, ReidNet, ReidRecipe, activation_layer
+from unlearnbench.newton.gradient_bank import attach_bank
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_atomic, write_json
@@ -104,16 +105,8 @@ def _loss(settings: Mapping[str, Any]) -> ReidLoss:
     return ReidLoss(float(settings["training"].get("label_smoothing", 0.1)))
 
 
-def _uses_bank(settings: Mapping[str, Any]) -> bool:
-    shared = (settings.get("unlearning") or {}).get("hessian")
-    return any(
-        ((hp or {}).get("hessian", shared)) == "finite-difference"
-        for hp in (settings.get("methods") or {}).values()
-    )
-
-
 def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
-    from unlearnbench.newton.gradient_bank import GradientBankCallback, store_in_meta
+    from unlearnbench.newton.gradient_bank import GradientBankCallback, bank_needed, store_in_meta
 
     if ref.role != "original":
         raise ValueError(f"experiment kind {KIND} has no model role {ref.role!r}")
@@ -126,7 +119,7 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     model = ReidNet(**kwargs)
     loss = _loss(s)
     recipe = ReidRecipe.from_config(s["training"])
-    callbacks = [GradientBankCallback(loss, recipe.epochs, ctx.device)] if _uses_bank(s) else []
+    callbacks = [GradientBankCallback(loss, recipe.epochs, ctx.device)] if bank_needed(s) else []
     result = fit(
         model,
         loss,
@@ -321,12 +314,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     hp = hyperparameters(s, variant, weight_decay)
     # noise: authors-code passes the full training-set size as n (the authors' reid_scrub.py: orig_trainset_size = len(train_data))
     fill_authors_noise_n(hp, len(train))
-    if hp.get("hessian") == "finite-difference":
-        if "gradient_bank" not in meta:
-            raise ValueError(
-                "hessian: finite-difference needs the gradient bank; rebuild the pretrained model (delete it)"
-            )
-        hp["gradient_bank"] = meta["gradient_bank"]
+    attach_bank(hp, meta)
     method_fn = get_method(variant.method)
     removed_id, other_id = choose_identities(data.train.pids, removal.get("identity"), seed)
     rows = np.random.default_rng([seed, _ORDER_STREAM]).permutation(

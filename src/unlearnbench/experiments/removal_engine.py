@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from unlearnbench.experiments.unchanged import unchanged_entry
+from unlearnbench.experiments.unchanged import unchanged_entry, unchanged_summary
 from unlearnbench.metrics.removal import MetricInputs, removal_metrics
 from unlearnbench.timing import Stopwatch
 from unlearnbench.training import seed_everything
@@ -163,6 +163,15 @@ class RemovalRun:
     seconds: float
     reverted: list[dict[str, Any]] = field(default_factory=list)
     unchanged: list[dict[str, Any]] = field(default_factory=list)
+
+    def fields(self) -> dict[str, Any]:
+        """The run-JSON fields of a removal run: checkpoints, reverted and unchanged removals, seconds."""
+        return {
+            "checkpoints": self.checkpoints,
+            "reverted": self.reverted,
+            **unchanged_summary(self.unchanged),
+            "seconds": self.seconds,
+        }
 
 
 class RemovalTask(Protocol):

@@ -65,13 +65,12 @@ from unlearnbench.experiments.removal_engine import (
     retrain_at_checkpoints,
     run_removals,
 )
-from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.classification import accuracy
 from unlearnbench.metrics.gradients import sample_gradient_norm, sample_loss
 from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import build_model, load_model, save_model
 from unlearnbench.models.classifiers import cross_entropy_loss
-from unlearnbench.newton.gradient_bank import META_KEY, GradientBankCallback, store_in_meta
+from unlearnbench.newton.gradient_bank import GradientBankCallback, attach_bank, store_in_meta
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.provenance import provenance
 from unlearnbench.storage import write_json
@@ -405,8 +404,7 @@ def classifier_run(
     hp = method_hyperparameters(ctx.settings, method)
     if authors_noise_n is not None:
         fill_authors_noise_n(hp, authors_noise_n)
-    if hp.get("hessian") == "finite-difference":
-        hp["gradient_bank"] = meta[META_KEY]
+    attach_bank(hp, meta)
     return run_removals(original, task, plan, method_fn, hyperparameters=hp, device=ctx.device)
 
 
@@ -461,10 +459,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         "weight_decay": float(s["training"]["optimizer"].get("weight_decay", 0.0)),
         "settings": dict(s),
         "original_train_seconds": original.meta.get("train_seconds"),
-        "checkpoints": result.checkpoints,
-        "reverted": result.reverted,
-        **unchanged_summary(result.unchanged),
-        "seconds": result.seconds,
+        **result.fields(),
         "provenance": provenance(config=ctx.config, seed=seed, device=ctx.device),
     }
     write_json(output, payload)

@@ -78,6 +78,7 @@ from unlearnbench.models.text import (
     pretrained_tokenizer,
     train_wordpiece,
 )
+from unlearnbench.newton.gradient_bank import attach_bank
 from unlearnbench.newton.settings import fill_authors_noise_n
 from unlearnbench.perturbations import TokenReplacement
 from unlearnbench.provenance import provenance
@@ -117,16 +118,8 @@ def load_data(ctx: RunContext) -> LedgarData:
     return load_ledgar(ctx.settings.get("data") or {}, ctx.data_root)
 
 
-def _uses_bank(settings: Mapping[str, Any]) -> bool:
-    shared = (settings.get("unlearning") or {}).get("hessian")
-    return any(
-        ((hp or {}).get("hessian", shared)) == "finite-difference"
-        for hp in (settings.get("methods") or {}).values()
-    )
-
-
 def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
-    from unlearnbench.newton.gradient_bank import GradientBankCallback, store_in_meta
+    from unlearnbench.newton.gradient_bank import GradientBankCallback, bank_needed, store_in_meta
 
     if ref.role != "original":
         raise ValueError(f"experiment kind {KIND} has no model role {ref.role!r}")
@@ -158,7 +151,7 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     train = TensorDataset(encoder(data.train.texts), torch.as_tensor(data.train.targets))
     recipe = FineTuneRecipe.from_config(s["training"])
     callbacks = []
-    if _uses_bank(s):
+    if bank_needed(s):
         callbacks.append(GradientBankCallback(loss, recipe.epochs, ctx.device))
     result = fit(
         model,
@@ -351,12 +344,7 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
     perturbation = TokenReplacement(
         encoder.replacement_pool(), encoder.special_ids(), int(hp.pop("tokens_replaced", 1))
     )
-    if hp.get("hessian") == "finite-difference":
-        if "gradient_bank" not in meta:
-            raise ValueError(
-                "hessian: finite-difference needs the gradient bank; rebuild the pretrained model (delete it)"
-            )
-        hp["gradient_bank"] = meta["gradient_bank"]
+    attach_bank(hp, meta)
     candidates = removal_candidates(
         data.train.targets, target, seed, bool(removal.get("single_label_only", True))
     )

@@ -87,6 +87,33 @@ def _cpu(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: t.detach().cpu().clone() for name, t in tensors.items()}
 
 
+def bank_needed(settings: Mapping[str, Any]) -> bool:
+    """Whether a method of an experiment block uses the finite-difference Hessian.
+
+    Only then does pretraining record the bank (it costs extra passes, and for VGG-16 it
+    holds gigabytes). ``methods.<name>.hessian`` overrides the shared ``unlearning.hessian``.
+    """
+    shared = (settings.get("unlearning") or {}).get("hessian")
+    return any(
+        ((hp or {}).get("hessian", shared)) == "finite-difference"
+        for hp in (settings.get("methods") or {}).values()
+    )
+
+
+def attach_bank(hyperparameters: dict[str, Any], meta: Mapping[str, Any]) -> None:
+    """Give a finite-difference method the bank its pretrained checkpoint recorded (else: no-op).
+
+    A checkpoint pretrained without the bank is an error naming the fix, not a KeyError.
+    """
+    if hyperparameters.get("hessian") != "finite-difference":
+        return
+    if META_KEY not in meta:
+        raise ValueError(
+            "hessian: finite-difference needs the gradient bank; rebuild the pretrained model (delete it)"
+        )
+    hyperparameters[META_KEY] = meta[META_KEY]
+
+
 def store_in_meta(meta: dict[str, Any], bank: GradientBank) -> dict[str, Any]:
     """Put ``bank`` under ``meta["gradient_bank"]`` (the ``meta`` of :func:`~unlearnbench.models.save_model`)."""
     meta[META_KEY] = bank.to_payload()
