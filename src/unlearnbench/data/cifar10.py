@@ -78,13 +78,8 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
     raw = folder / RAW_FOLDER
     archive, origin = obtain_archive(raw, ref.settings)
     extract_archive(archive, folder)
-    arrays = read_batches(folder, BATCH_MD5)
-    return PreparedData(
-        train_images=arrays["train_images"],
-        train_labels=arrays["train_labels"],
-        test_images=arrays["test_images"],
-        test_labels=arrays["test_labels"],
-        label_values=arrays["classes"],
+    return prepared(
+        read_batches(folder, BATCH_MD5),
         description="CIFAR-10 32x32 RGB",
         source="official cifar-10-python.tar.gz (md5 as pinned by torchvision), read by torchvision.datasets.CIFAR10",
         files={
@@ -150,6 +145,31 @@ def extract_archive(archive: Path, folder: Path) -> Path:
             )
         tar.extractall(folder, members=members, filter="data")
     return target
+
+
+def prepared(
+    arrays: Mapping[str, Any],
+    *,
+    description: str,
+    source: str,
+    files: dict[str, dict[str, Any]],
+    stand_in: bool,
+    stand_in_for: str | None = None,
+) -> PreparedData:
+    """What :func:`read_batches` read, as the stored dataset: the official archive and the stand-in
+    are read by the same torchvision class, so only their description and provenance differ."""
+    return PreparedData(
+        train_images=arrays["train_images"],
+        train_labels=arrays["train_labels"],
+        test_images=arrays["test_images"],
+        test_labels=arrays["test_labels"],
+        label_values=arrays["classes"],
+        description=description,
+        source=source,
+        files=files,
+        stand_in=stand_in,
+        stand_in_for=stand_in_for,
+    )
 
 
 def read_batches(root: Path, md5s: Mapping[str, str] | None = None) -> dict[str, Any]:
