@@ -64,8 +64,23 @@ def test_added_noise_has_the_requested_scale_and_is_seeded():
 
 def test_settings_noise_for_uses_every_constant_of_the_settings() -> None:
     settings = NewtonSettings.from_hyperparameters(
-        {"l2_lambda": 0.01, "noise": "authors-code", "noise_n": 500, "epsilon": 0.5, "delta": 1e-3, "M": 2.0, "L": 3.0}
+        {
+            "l2_lambda": 0.01,
+            "noise": "authors-code",
+            "noise_n": 500,
+            "epsilon": 0.5,
+            "delta": 1e-3,
+            "M": 2.0,
+            "L": 3.0,
+        }
     )
     assert settings.noise_for(60000, 7) == noise_scale(
-        "authors-code", n=500, m=7, l2_lambda=0.01, epsilon=0.5, delta=1e-3, hessian_lipschitz=2.0, lipschitz=3.0
+        "authors-code",
+        n=500,
+        m=7,
+        l2_lambda=0.01,
+        epsilon=0.5,
+        delta=1e-3,
+        hessian_lipschitz=2.0,
+        lipschitz=3.0,
     )
