@@ -27,13 +27,10 @@ import numpy as np
 import torch
 
 from unlearnbench.data.download import (
-    DEFAULT_TIMEOUT_S,
     DatasetUnavailableError,
-    fetch_file,
-    fetch_file_from,
+    FileSources,
     file_url,
     md5sum,
-    offline,
 )
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
@@ -97,29 +94,15 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
 
 def obtain_archive(raw: Path, settings: Mapping[str, Any]) -> tuple[Path, str]:
     """Make ``raw/cifar-10-python.tar.gz`` present and verified; return it and where it came from."""
-    urls = settings.get("urls", CIFAR10_URLS)
-    urls = [urls] if isinstance(urls, str) else list(urls)
-    allow_download = bool(settings.get("download", True)) and not offline()
-    timeout = float(settings.get("timeout", DEFAULT_TIMEOUT_S))
-    mirror = Path(settings["mirror"]).expanduser().resolve() if settings.get("mirror") else None
-    if mirror is not None and not mirror.is_dir():
-        raise DatasetUnavailableError(f"the configured CIFAR-10 mirror folder {mirror} does not exist")
-    target = raw / ARCHIVE_NAME
-    if target.exists():
-        return fetch_file(ARCHIVE_NAME, [], ARCHIVE_MD5, raw), str(target)  # verifies the md5
-    if mirror is not None and (mirror / ARCHIVE_NAME).is_file():
-        return fetch_file(ARCHIVE_NAME, [mirror.as_uri() + "/"], ARCHIVE_MD5, raw), str(mirror / ARCHIVE_NAME)
+    sources = FileSources.from_settings(settings, CIFAR10_URLS, "CIFAR-10")
+    found = sources.present(ARCHIVE_NAME, ARCHIVE_MD5, raw)
+    if found is not None:
+        return found
     try:
-        return fetch_file_from(
-            ARCHIVE_NAME, urls, ARCHIVE_MD5, raw, allow_download=allow_download, timeout=timeout
-        )
+        return sources.download(ARCHIVE_NAME, ARCHIVE_MD5, raw)
     except DatasetUnavailableError as exc:
-        looked = f"{raw}/" + (f" and the mirror folder {mirror}/" if mirror else "")
-        offline_note = (
-            "" if allow_download else " Downloads are disabled (download: false or UNLEARNBENCH_OFFLINE)."
-        )
         raise DatasetUnavailableError(
-            f"the CIFAR-10 archive is missing (looked in {looked}).{offline_note}\n  - {exc}\n"
+            f"the CIFAR-10 archive is missing {sources.where_looked(raw)}\n  - {exc}\n"
             f"Download {ARCHIVE_NAME} (md5 {ARCHIVE_MD5}) from {file_url(CIFAR10_URLS[0], ARCHIVE_NAME)} "
             f"and put it in the folder {raw}/ (data/cifar10/raw/ under the data root), or set "
             "`datasets: {cifar10: {mirror: <folder holding the archive>}}` in the config."
