@@ -8,7 +8,7 @@ import pytest
 from fixtures.writers import serve_folder
 
 from unlearnbench.data import ChecksumMismatchError, DatasetUnavailableError, fetch_file, md5sum
-from unlearnbench.data.download import fetch_file_from
+from unlearnbench.data.download import FileSources, fetch_file_from
 
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: nothing listens there
 
@@ -100,3 +100,23 @@ def test_file_urls_act_as_a_mirror(tmp_path):
 def test_unsupported_scheme_is_reported(tmp_path):
     with pytest.raises(DatasetUnavailableError, match="unsupported URL scheme 'ftp'"):
         fetch_file("f", ["ftp://example.invalid/"], _md5(b"x"), tmp_path)
+
+
+def test_file_sources_raw_folder_then_mirror_then_urls(tmp_path, monkeypatch):
+    monkeypatch.delenv("UNLEARNBENCH_OFFLINE", raising=False)
+    with pytest.raises(DatasetUnavailableError, match="the configured MNIST mirror folder .* does not exist"):
+        FileSources.from_settings({"mirror": str(tmp_path / "nowhere")}, [UNREACHABLE], "MNIST")
+    mirror, raw = tmp_path / "mirror", tmp_path / "raw"
+    mirror.mkdir()
+    (mirror / "a.bin").write_bytes(b"abc")
+    md5 = md5sum(mirror / "a.bin")
+    sources = FileSources.from_settings({"mirror": str(mirror), "urls": UNREACHABLE}, ["unused"], "X")
+    assert sources.urls == [UNREACHABLE] and sources.allow_download
+    assert sources.present("a.bin", md5, raw) == (raw / "a.bin", str(mirror / "a.bin"))
+    assert sources.present("a.bin", md5, raw) == (raw / "a.bin", str(raw / "a.bin"))  # now in raw
+    assert sources.present("b.bin", md5, raw) is None
+    offline = FileSources.from_settings({"download": False}, [UNREACHABLE], "X")
+    assert offline.where_looked(raw) == (
+        f"(looked in {raw}/). Downloads are disabled (download: false or UNLEARNBENCH_OFFLINE)."
+    )
+    assert sources.where_looked(raw) == f"(looked in {raw}/ and the mirror folder {mirror.resolve()}/)."

@@ -115,3 +115,16 @@ def test_bad_inputs_are_named() -> None:
         codec(["a", "b"], [1.0, 2.0])
     with pytest.raises(ValueError, match="noise_scale"):
         lcodec([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], noise_scale=0.0)
+
+
+def test_row_checks_name_the_array_and_the_minimum() -> None:
+    from unlearnbench.dependence.cit import ksg_mi
+
+    with pytest.raises(ValueError, match="y has 5 rows but z has 4"):
+        codec(np.zeros(5), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match="CODEC needs at least 2 rows, got 1"):
+        codec(np.zeros(1), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="y has 5 rows but x has 4"):
+        ksg_mi(np.zeros((4, 1)), np.zeros(5))
+    with pytest.raises(ValueError, match="a conditional-independence test needs at least 3 rows, got 2"):
+        ksg_mi(np.zeros((2, 1)), np.zeros(2))

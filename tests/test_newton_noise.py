@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from unlearnbench.newton.noise import add_noise, noise_scale
+from unlearnbench.newton.settings import NewtonSettings
 
 
 def test_paper_noise_uses_the_configured_constants_and_the_batch_size():
@@ -59,3 +60,27 @@ def test_added_noise_has_the_requested_scale_and_is_seeded():
     assert torch.equal(a, b)
     assert float(a.std()) == pytest.approx(0.3, rel=0.03)
     assert add_noise(vector, 0.0, torch.Generator()) is vector
+
+
+def test_settings_noise_for_uses_every_constant_of_the_settings() -> None:
+    settings = NewtonSettings.from_hyperparameters(
+        {
+            "l2_lambda": 0.01,
+            "noise": "authors-code",
+            "noise_n": 500,
+            "epsilon": 0.5,
+            "delta": 1e-3,
+            "M": 2.0,
+            "L": 3.0,
+        }
+    )
+    assert settings.noise_for(60000, 7) == noise_scale(
+        "authors-code",
+        n=500,
+        m=7,
+        l2_lambda=0.01,
+        epsilon=0.5,
+        delta=1e-3,
+        hessian_lipschitz=2.0,
+        lipschitz=3.0,
+    )

@@ -8,9 +8,10 @@ any other dataset is collated once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 Tensors = tuple[torch.Tensor, ...]
@@ -46,3 +47,27 @@ def iter_batches(tensors: Tensors, batch_size: int) -> Iterator[Tensors]:
     n = n_samples(tensors)
     for start in range(0, n, batch_size):
         yield tuple(t[start : start + batch_size] for t in tensors)
+
+
+@torch.no_grad()
+def eval_outputs(
+    model: nn.Module,
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    *,
+    batch_size: int,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """``fn`` on consecutive batches of ``inputs`` (moved to ``device``) with ``model`` in eval mode,
+    concatenated on the CPU; an empty tensor for no inputs.
+
+    Predictions, embeddings and probabilities are all read this way; the model's train/eval
+    mode is restored afterwards, so a caller in the middle of training is left as it was.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        outs = [fn(batch.to(device)).cpu() for (batch,) in iter_batches((inputs,), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)

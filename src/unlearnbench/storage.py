@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,34 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def write_folder_once(
+    folder: str | os.PathLike[str], is_current: Callable[[Path], bool], writer: Callable[[Path], None]
+) -> Path:
+    """``folder`` as ``writer(tmp_folder)`` makes it, unless ``is_current(folder)`` already holds.
+
+    The writer fills a temporary sibling that is then renamed into place, so parallel jobs
+    never see a half-written folder: the first finished copy wins (a job that finds a current
+    copy after writing its own keeps that one), and a stale copy is moved aside and deleted.
+    """
+    folder = Path(folder)
+    if is_current(folder):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        writer(tmp)
+        if not is_current(folder):  # else another job finished first: keep its copy
+            old = folder.with_name(f".{folder.name}.old.{os.getpid()}")
+            if folder.exists():  # stale (other settings)
+                folder.rename(old)
+            with suppress(OSError):  # another job renamed its identical copy in between
+                tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -141,13 +141,10 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
     options = Preprocessing.from_settings(ref.name, ref.settings)
     sources = locate_sources(ref.settings, folder / RAW_FOLDER)
     arrays = read_celeba(sources.attributes, sources.partition, sources.images, options)
-    return PreparedData(
-        train_images=arrays["train"][0],
-        train_labels=arrays["train"][1],
-        test_images=arrays["test"][0],
-        test_labels=arrays["test"][1],
-        label_values=options.label_values(),
-        description=describe("CelebA aligned", options),
+    return prepared(
+        arrays,
+        options,
+        images="CelebA aligned",
         source=f"official CelebA files ({sources.images.name}; md5 as pinned by torchvision), "
         "official train/test partitions",
         files=sources.manifest_entries(),
@@ -166,6 +163,32 @@ def source_digest(ref: DatasetRef) -> str | None:
         if images.is_dir():
             return folder_digest(images)
     return None
+
+
+def prepared(
+    arrays: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    options: Preprocessing,
+    *,
+    images: str,
+    source: str,
+    files: dict[str, dict[str, Any]],
+    stand_in: bool,
+    stand_in_for: str | None = None,
+) -> PreparedData:
+    """What :func:`read_celeba` read, as the stored dataset: the official files and the stand-in are
+    read by the same loader, so only where they came from (``images`` names them) differs."""
+    return PreparedData(
+        train_images=arrays["train"][0],
+        train_labels=arrays["train"][1],
+        test_images=arrays["test"][0],
+        test_labels=arrays["test"][1],
+        label_values=options.label_values(),
+        description=describe(images, options),
+        source=source,
+        files=files,
+        stand_in=stand_in,
+        stand_in_for=stand_in_for,
+    )
 
 
 def describe(prefix: str, options: Preprocessing) -> str:

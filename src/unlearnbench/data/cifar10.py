@@ -27,13 +27,10 @@ import numpy as np
 import torch
 
 from unlearnbench.data.download import (
-    DEFAULT_TIMEOUT_S,
     DatasetUnavailableError,
-    fetch_file,
-    fetch_file_from,
+    FileSources,
     file_url,
     md5sum,
-    offline,
 )
 from unlearnbench.data.registry import DatasetRef, PreparedData
 
@@ -78,13 +75,8 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
     raw = folder / RAW_FOLDER
     archive, origin = obtain_archive(raw, ref.settings)
     extract_archive(archive, folder)
-    arrays = read_batches(folder, BATCH_MD5)
-    return PreparedData(
-        train_images=arrays["train_images"],
-        train_labels=arrays["train_labels"],
-        test_images=arrays["test_images"],
-        test_labels=arrays["test_labels"],
-        label_values=arrays["classes"],
+    return prepared(
+        read_batches(folder, BATCH_MD5),
         description="CIFAR-10 32x32 RGB",
         source="official cifar-10-python.tar.gz (md5 as pinned by torchvision), read by torchvision.datasets.CIFAR10",
         files={
@@ -102,29 +94,15 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
 
 def obtain_archive(raw: Path, settings: Mapping[str, Any]) -> tuple[Path, str]:
     """Make ``raw/cifar-10-python.tar.gz`` present and verified; return it and where it came from."""
-    urls = settings.get("urls", CIFAR10_URLS)
-    urls = [urls] if isinstance(urls, str) else list(urls)
-    allow_download = bool(settings.get("download", True)) and not offline()
-    timeout = float(settings.get("timeout", DEFAULT_TIMEOUT_S))
-    mirror = Path(settings["mirror"]).expanduser().resolve() if settings.get("mirror") else None
-    if mirror is not None and not mirror.is_dir():
-        raise DatasetUnavailableError(f"the configured CIFAR-10 mirror folder {mirror} does not exist")
-    target = raw / ARCHIVE_NAME
-    if target.exists():
-        return fetch_file(ARCHIVE_NAME, [], ARCHIVE_MD5, raw), str(target)  # verifies the md5
-    if mirror is not None and (mirror / ARCHIVE_NAME).is_file():
-        return fetch_file(ARCHIVE_NAME, [mirror.as_uri() + "/"], ARCHIVE_MD5, raw), str(mirror / ARCHIVE_NAME)
+    sources = FileSources.from_settings(settings, CIFAR10_URLS, "CIFAR-10")
+    found = sources.present(ARCHIVE_NAME, ARCHIVE_MD5, raw)
+    if found is not None:
+        return found
     try:
-        return fetch_file_from(
-            ARCHIVE_NAME, urls, ARCHIVE_MD5, raw, allow_download=allow_download, timeout=timeout
-        )
+        return sources.download(ARCHIVE_NAME, ARCHIVE_MD5, raw)
     except DatasetUnavailableError as exc:
-        looked = f"{raw}/" + (f" and the mirror folder {mirror}/" if mirror else "")
-        offline_note = (
-            "" if allow_download else " Downloads are disabled (download: false or UNLEARNBENCH_OFFLINE)."
-        )
         raise DatasetUnavailableError(
-            f"the CIFAR-10 archive is missing (looked in {looked}).{offline_note}\n  - {exc}\n"
+            f"the CIFAR-10 archive is missing {sources.where_looked(raw)}\n  - {exc}\n"
             f"Download {ARCHIVE_NAME} (md5 {ARCHIVE_MD5}) from {file_url(CIFAR10_URLS[0], ARCHIVE_NAME)} "
             f"and put it in the folder {raw}/ (data/cifar10/raw/ under the data root), or set "
             "`datasets: {cifar10: {mirror: <folder holding the archive>}}` in the config."
@@ -150,6 +128,31 @@ def extract_archive(archive: Path, folder: Path) -> Path:
             )
         tar.extractall(folder, members=members, filter="data")
     return target
+
+
+def prepared(
+    arrays: Mapping[str, Any],
+    *,
+    description: str,
+    source: str,
+    files: dict[str, dict[str, Any]],
+    stand_in: bool,
+    stand_in_for: str | None = None,
+) -> PreparedData:
+    """What :func:`read_batches` read, as the stored dataset: the official archive and the stand-in
+    are read by the same torchvision class, so only their description and provenance differ."""
+    return PreparedData(
+        train_images=arrays["train_images"],
+        train_labels=arrays["train_labels"],
+        test_images=arrays["test_images"],
+        test_labels=arrays["test_labels"],
+        label_values=arrays["classes"],
+        description=description,
+        source=source,
+        files=files,
+        stand_in=stand_in,
+        stand_in_for=stand_in_for,
+    )
 
 
 def read_batches(root: Path, md5s: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -51,12 +51,8 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
         }
         for name, md5 in md5s.items()
     }
-    return PreparedData(
-        train_images=arrays["train_images"],
-        train_labels=arrays["train_labels"],
-        test_images=arrays["test_images"],
-        test_labels=arrays["test_labels"],
-        label_values=arrays["classes"],
+    return cifar10.prepared(
+        arrays,
         description="synthetic 32x32 RGB gratings and blobs in CIFAR-10 format",
         source=(
             f"generated (seed {s['seed']}, {s['train_per_class']} train and {s['test_per_class']} test images "

@@ -12,8 +12,10 @@ import http.client
 import os
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from unlearnbench import __version__
 from unlearnbench.storage import atomic_path
@@ -153,3 +155,57 @@ def _unavailable_message(
         f"{filename} is not available ({tried}). Download it from {where} (md5 {md5}) "
         f"and put it in the folder {folder}/"
     )
+
+
+@dataclass(frozen=True)
+class FileSources:
+    """Where a dataset kind's files may come from, read from its ``mirror``, ``urls``, ``download``
+    and ``timeout`` settings. :meth:`obtain` tries, in this order, the copy already in the raw
+    folder (verified, never replaced), a local mirror folder, then the URLs (unless downloads are
+    off), so every kind that downloads follows one policy and reports misses the same way.
+    Only :meth:`download` raises :class:`DatasetUnavailableError` for a file nobody serves.
+    """
+
+    urls: list[str]
+    allow_download: bool
+    timeout: float
+    mirror: Path | None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], default_urls: Sequence[str], dataset: str
+    ) -> FileSources:
+        urls = settings.get("urls", default_urls)
+        urls = [urls] if isinstance(urls, str) else list(urls)
+        allow_download = bool(settings.get("download", True)) and not offline()
+        timeout = float(settings.get("timeout", DEFAULT_TIMEOUT_S))
+        mirror = Path(settings["mirror"]).expanduser().resolve() if settings.get("mirror") else None
+        if mirror is not None and not mirror.is_dir():
+            raise DatasetUnavailableError(f"the configured {dataset} mirror folder {mirror} does not exist")
+        return cls(urls, allow_download, timeout, mirror)
+
+    def present(self, filename: str, md5: str, raw: Path) -> tuple[Path, str] | None:
+        """``raw/filename`` (md5 verified) and where it came from, when the raw folder or the mirror
+        holds it; ``None`` when it has to be downloaded."""
+        target = raw / filename
+        if target.exists():
+            return fetch_file(filename, [], md5, raw), str(target)  # verifies the md5
+        if self.mirror is not None and (self.mirror / filename).is_file():
+            return fetch_file(filename, [self.mirror.as_uri() + "/"], md5, raw), str(self.mirror / filename)
+        return None
+
+    def download(self, filename: str, md5: str, raw: Path) -> tuple[Path, str]:
+        """``raw/filename`` fetched from the first URL that serves it, and that URL."""
+        return fetch_file_from(
+            filename, self.urls, md5, raw, allow_download=self.allow_download, timeout=self.timeout
+        )
+
+    def where_looked(self, raw: Path) -> str:
+        """``(looked in ...).`` and, when downloads are off, why: the middle of a missing-file error."""
+        looked = f"{raw}/" + (f" and the mirror folder {self.mirror}/" if self.mirror else "")
+        offline_note = (
+            ""
+            if self.allow_download
+            else " Downloads are disabled (download: false or UNLEARNBENCH_OFFLINE)."
+        )
+        return f"(looked in {looked}).{offline_note}"

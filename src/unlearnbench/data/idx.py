@@ -148,20 +148,8 @@ def read_idx_pair(
 
 KIND = "idx"
 USER_KIND = True  # a `datasets:` entry of the config may be of this kind
-SETTINGS = frozenset(
-    {
-        "train_images",
-        "train_labels",
-        "test_images",
-        "test_labels",
-        "test_fraction",
-        "description",
-        "stand_in",
-        "stand_in_for",
-    }
-)
-REQUIRED = frozenset({"train_images", "train_labels"})
-#: Settings whose change means the prepared tensors must be rebuilt.
+#: Settings whose change means the prepared tensors must be rebuilt: all of them, so they are also the
+#: accepted ones.
 FINGERPRINT = (
     "train_images",
     "train_labels",
@@ -172,6 +160,8 @@ FINGERPRINT = (
     "stand_in",
     "stand_in_for",
 )
+SETTINGS = frozenset(FINGERPRINT)
+REQUIRED = frozenset({"train_images", "train_labels"})
 DEFAULT_TEST_FRACTION = 0.2
 
 

@@ -22,11 +22,8 @@ with the ImageNet mean and standard deviation, as torchreid's transforms do.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +33,7 @@ import numpy as np
 import torch
 
 from unlearnbench.data.download import DatasetUnavailableError
-from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
+from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_folder_once, write_json
 
 STANDIN_FOLDER = "market1501-standin"
 MARKET_SUBDIR = ("market1501", "Market-1501-v15.09.15")
@@ -204,12 +201,8 @@ def standin_root(data_root: str | os.PathLike[str], settings: Mapping[str, Any] 
     half-written dataset; a ``manifest.json`` records the generator settings.
     """
     options = dict(settings or {})
-    root = Path(data_root) / STANDIN_FOLDER
-    if _current(root, options):
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{STANDIN_FOLDER}.", dir=root.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         write_market1501_standin(tmp, **options)
         write_json(
             tmp / "manifest.json",
@@ -221,17 +214,8 @@ def standin_root(data_root: str | os.PathLike[str], settings: Mapping[str, Any] 
                 "settings": options,
             },
         )
-        if _current(root, options):  # another job finished first: keep its copy
-            return root
-        old = root.with_name(f".{STANDIN_FOLDER}.old.{os.getpid()}")
-        if root.exists():  # stale (other settings)
-            root.rename(old)
-        with contextlib.suppress(OSError):  # another job renamed its identical copy in between
-            tmp.rename(root)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+
+    return write_folder_once(Path(data_root) / STANDIN_FOLDER, lambda root: _current(root, options), write)
 
 
 # ---------------------------------------------------------------------------- torchreid parsing

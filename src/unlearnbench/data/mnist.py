@@ -18,13 +18,10 @@ import numpy as np
 import torch
 
 from unlearnbench.data.download import (
-    DEFAULT_TIMEOUT_S,
     DatasetUnavailableError,
-    fetch_file,
-    fetch_file_from,
+    FileSources,
     file_url,
     md5sum,
-    offline,
 )
 from unlearnbench.data.idx import IdxFormatError, read_idx_pair
 from unlearnbench.data.registry import DatasetRef, PreparedData
@@ -97,45 +94,23 @@ def obtain_raw_files(raw: Path, settings: dict[str, Any]) -> dict[str, str]:
 
     All four files are attempted before failing, so one error names every missing file.
     """
-    urls = _urls(settings)
-    allow_download = bool(settings.get("download", True)) and not offline()
-    timeout = float(settings.get("timeout", DEFAULT_TIMEOUT_S))
-    mirror = Path(settings["mirror"]).expanduser().resolve() if settings.get("mirror") else None
-    if mirror is not None and not mirror.is_dir():
-        raise DatasetUnavailableError(f"the configured MNIST mirror folder {mirror} does not exist")
-
+    sources = FileSources.from_settings(settings, MNIST_URLS, "MNIST")
     obtained: dict[str, str] = {}
     missing: list[str] = []
     for name, md5 in MNIST_MD5.items():
-        if (raw / name).exists():
-            fetch_file(name, [], md5, raw)  # verifies the md5, raises ChecksumMismatchError otherwise
-            obtained[name] = str(raw / name)
-        elif mirror is not None and (mirror / name).is_file():
-            fetch_file(name, [mirror.as_uri() + "/"], md5, raw)
-            obtained[name] = str(mirror / name)
-        else:
-            try:
-                _, obtained[name] = fetch_file_from(
-                    name, urls, md5, raw, allow_download=allow_download, timeout=timeout
-                )
-            except DatasetUnavailableError as exc:
-                missing.append(f"  - {exc}")
+        found = sources.present(name, md5, raw)
+        if found is not None:
+            obtained[name] = found[1]
+            continue
+        try:
+            _, obtained[name] = sources.download(name, md5, raw)
+        except DatasetUnavailableError as exc:
+            missing.append(f"  - {exc}")
     if missing:
-        looked = f"{raw}/" + (f" and the mirror folder {mirror}/" if mirror else "")
-        offline_note = (
-            "" if allow_download else " Downloads are disabled (download: false or UNLEARNBENCH_OFFLINE)."
-        )
         raise DatasetUnavailableError(
-            f"{len(missing)} MNIST file(s) are missing (looked in {looked}).{offline_note}\n"
+            f"{len(missing)} MNIST file(s) are missing {sources.where_looked(raw)}\n"
             + "\n".join(missing)
             + f"\nDownload each file and put it in the folder {raw}/ (data/mnist/raw/ under the data root), "
             "or set `datasets: {mnist: {mirror: <folder holding the four files>}}` in the config."
         )
     return obtained
-
-
-def _urls(settings: dict[str, Any]) -> list[str]:
-    urls = settings.get("urls", MNIST_URLS)
-    if isinstance(urls, str):
-        urls = [urls]
-    return list(urls)

@@ -39,6 +39,7 @@ from unlearnbench.dependence.codec import (
     LCODEC_NOISE_SCALE,
     as_matrix,
     as_vector,
+    check_rows,
     jitter,
     make_generator,
     rank_counts,
@@ -324,10 +325,5 @@ def _arrays(x: object, y: object, z: object | None) -> tuple[np.ndarray, np.ndar
     xt = as_matrix(x, "x").numpy()
     yt = as_vector(y, "y").numpy()
     zt = None if z is None else as_matrix(z, "z").numpy()
-    n = yt.shape[0]
-    for name, arr in (("x", xt), ("z", zt)):
-        if arr is not None and arr.shape[0] != n:
-            raise ValueError(f"y has {n} rows but {name} has {arr.shape[0]}")
-    if n < 3:
-        raise ValueError(f"a conditional-independence test needs at least 3 rows, got {n}")
+    check_rows(yt.shape[0], {"x": xt, "z": zt}, minimum=3, who="a conditional-independence test")
     return xt, yt, zt

@@ -30,7 +30,7 @@ literal eq. 8.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -155,13 +155,18 @@ def prepare(y: Any, z: Any, x: Any = None) -> tuple[Tensor, Tensor, Tensor | Non
     yt = as_vector(y, "y", device)
     zt = as_matrix(z, "z", device)
     xt = None if x is None else as_matrix(x, "x", device)
-    n = yt.shape[0]
-    for name, t in (("z", zt), ("x", xt)):
-        if t is not None and t.shape[0] != n:
-            raise ValueError(f"y has {n} rows but {name} has {t.shape[0]}")
-    if n < 2:
-        raise ValueError(f"CODEC needs at least 2 rows, got {n}")
+    check_rows(yt.shape[0], {"z": zt, "x": xt}, minimum=2, who="CODEC")
     return yt, zt, xt
+
+
+def check_rows(n: int, others: Mapping[str, Any], *, minimum: int, who: str) -> None:
+    """Every array in ``others`` (``None``: absent) has y's ``n`` rows, and ``n >= minimum``;
+    else a ValueError naming the array, so a transposed input is reported, not broadcast."""
+    for name, a in others.items():
+        if a is not None and a.shape[0] != n:
+            raise ValueError(f"y has {n} rows but {name} has {a.shape[0]}")
+    if n < minimum:
+        raise ValueError(f"{who} needs at least {minimum} rows, got {n}")
 
 
 def pick_device(values: Sequence[Any]) -> torch.device:

@@ -99,11 +99,7 @@ def lfoci(
     strategy: str = "auto",
 ) -> FociResult:
     """L-FOCI: :func:`foci` on X plus L-CODEC's tie-breaking noise (added once, after scaling)."""
-    yt, xt = _prepare(y, X, standardize)
-    gen = make_generator(seed)
-    if jitter_y:
-        yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
-    xt = jitter(xt, gen, noise_scale)
+    yt, xt, gen = _prepare_jittered(y, X, standardize, seed, noise_scale, jitter_y)
     return _greedy(yt, xt, max_features, gen, _scorer(xt, max_elements, strategy))
 
 
@@ -133,11 +129,7 @@ def lfoci_reference(
     max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> FociResult:
     """L-FOCI evaluated one candidate at a time (same noise and ties as :func:`lfoci`)."""
-    yt, xt = _prepare(y, X, standardize)
-    gen = make_generator(seed)
-    if jitter_y:
-        yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
-    xt = jitter(xt, gen, noise_scale)
+    yt, xt, gen = _prepare_jittered(y, X, standardize, seed, noise_scale, jitter_y)
     return _greedy(yt, xt, max_features, gen, _one_at_a_time_scorer(yt, xt, max_elements))
 
 
@@ -259,6 +251,19 @@ def _prepare(y: Any, X: Any, standardize: bool) -> tuple[Tensor, Tensor]:
     if standardize:
         xt = standardize_columns(xt)
     return yt, xt
+
+
+def _prepare_jittered(
+    y: Any, X: Any, standardize: bool, seed: int | None, noise_scale: float, jitter_y: bool
+) -> tuple[Tensor, Tensor, torch.Generator]:
+    """L-FOCI's inputs: prepared, then jittered once (y first, only with ``jitter_y``), and the
+    generator whose later draws break the ties, so both evaluations see the same numbers."""
+    yt, xt = _prepare(y, X, standardize)
+    gen = make_generator(seed)
+    if jitter_y:
+        yt = jitter(yt[:, None], gen, noise_scale)[:, 0]
+    xt = jitter(xt, gen, noise_scale)
+    return yt, xt, gen
 
 
 def standardize_columns(X: Tensor) -> Tensor:

@@ -28,9 +28,6 @@ among three attributes).
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +42,7 @@ from torch.utils.data import TensorDataset
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.metrics.markov_blanket import markov_blanket, subgroup_accuracy
 from unlearnbench.provenance import config_hash, provenance
-from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
+from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_folder_once, write_json
 from unlearnbench.training import OptimizerSpec, fit, seed_everything
 
 KIND = "spurious-features"
@@ -91,27 +88,16 @@ def _standin_raw(data_root: Path, options: Mapping[str, Any]) -> Path:
     from unlearnbench.data.celeba_standin import DEFAULTS, write_standin
 
     settings = {**DEFAULTS, **dict(options)}
-    folder = data_root / STANDIN_FOLDER
-    if _current(folder, settings):
-        return folder / "raw"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{STANDIN_FOLDER}.", dir=folder.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         counts = {split: int(settings[f"n_{split}"]) for split in ("train", "valid", "test")}
         write_standin(tmp / "raw", counts, float(settings["male_fraction"]), int(settings["seed"]))
         write_json(
             tmp / "manifest.json",
             {"dataset": STANDIN_FOLDER, "stand_in": True, "stand_in_for": "CelebA", "settings": settings},
         )
-        if not _current(folder, settings):
-            old = folder.with_name(f".{STANDIN_FOLDER}.old.{os.getpid()}")
-            if folder.exists():  # stale (other settings)
-                folder.rename(old)
-            with contextlib.suppress(OSError):  # another job renamed its identical copy in between
-                tmp.rename(folder)
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    folder = write_folder_once(data_root / STANDIN_FOLDER, lambda folder: _current(folder, settings), write)
     return folder / "raw"
 
 

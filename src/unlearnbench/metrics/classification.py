@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from unlearnbench.batching import as_tensors, iter_batches
+from unlearnbench.batching import as_tensors, eval_outputs
 
 
 @torch.no_grad()
@@ -23,14 +23,7 @@ def predict_logits(
     model: nn.Module, dataset: Dataset, *, batch_size: int = 1024, device: str = "cpu"
 ) -> torch.Tensor:
     """Logits of every sample of ``dataset`` (model in eval mode), on the CPU."""
-    x = as_tensors(dataset)[0]
-    was_training = model.training
-    model.eval()
-    try:
-        outs = [model(batch[0].to(device)).cpu() for batch in iter_batches((x,), batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(outs) if outs else torch.empty(0)
+    return eval_outputs(model, model, as_tensors(dataset)[0], batch_size=batch_size, device=device)
 
 
 def accuracy(model: nn.Module, dataset: Dataset, *, batch_size: int = 1024, device: str = "cpu") -> float:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from unlearnbench.batching import eval_outputs
+
 
 def _torchreid_metrics():
     with warnings.catch_warnings():
@@ -34,16 +36,7 @@ def extract_features(
     model: nn.Module, images: torch.Tensor, *, batch_size: int = 128, device: str = "cpu"
 ) -> torch.Tensor:
     """``[N, D]`` embeddings of ``images`` (eval mode), on the CPU."""
-    was_training = model.training
-    model.eval()
-    try:
-        parts = [
-            model.embed(images[i : i + batch_size].to(device)).cpu()
-            for i in range(0, len(images), batch_size)
-        ]
-    finally:
-        model.train(was_training)
-    return torch.cat(parts) if parts else torch.empty(0)
+    return eval_outputs(model, model.embed, images, batch_size=batch_size, device=device)
 
 
 def retrieval_metrics(

@@ -8,11 +8,11 @@ transposed 3x3 convolutions (stride 2) back to 64x64, ending in a 3x3 convolutio
 image channels. The widths are configurable (``hidden``) so the quick profile can train a
 small copy on a CPU in seconds.
 
-The interface is the one of :class:`unlearnbench.models.vae.MLPVAE` (``encode``,
-``decode_logits``, ``decode``, ``forward`` returning logits, mean and log-variance,
-``sample``, ``latent_dim``), so :func:`unlearnbench.models.vae.elbo_loss` and every
-unlearning method work on both unchanged. Pixels are Bernoulli-modelled as for MNIST
-(binary cross-entropy on [0, 1] intensities), which keeps one ELBO for both experiments.
+It is a :class:`unlearnbench.models.vae.VAE` (it gives ``encode`` and ``decode_logits``; the
+base gives ``decode``, ``forward`` returning logits, mean and log-variance, and ``sample``),
+so :func:`unlearnbench.models.vae.elbo_loss` and every unlearning method work on both
+unchanged. Pixels are Bernoulli-modelled as for MNIST (binary cross-entropy on [0, 1]
+intensities), which keeps one ELBO for both experiments.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from unlearnbench.models.vae import VAE
 
 DEFAULT_HIDDEN = (32, 64, 128, 256, 512)
 NEGATIVE_SLOPE = 0.01
@@ -38,7 +40,7 @@ def _up(cin: int, cout: int) -> list[nn.Module]:
     ]
 
 
-class ConvVAE(nn.Module):
+class ConvVAE(VAE):
     def __init__(
         self, image_shape: Sequence[int], hidden: Sequence[int] = DEFAULT_HIDDEN, latent_dim: int = 128
     ) -> None:
@@ -84,23 +86,6 @@ class ConvVAE(nn.Module):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.decoder_input(z).view(-1, *self._top))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Mean image in [0, 1] for latent codes ``z``."""
-        return torch.sigmoid(self.decode_logits(z))
-
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        mu, logvar = self.encode(x)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + eps * torch.exp(0.5 * logvar)
-        return self.decode_logits(z), mu, logvar
-
-    @torch.no_grad()
-    def sample(
-        self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"
-    ) -> torch.Tensor:
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.decode(z)
 
 
 MODELS = {"conv-vae": ConvVAE}

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unlearnbench.batching import eval_outputs
 from unlearnbench.training import GradientClip, OptimizerSpec, SchedulerSpec
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -308,13 +309,6 @@ def predict_probabilities(
     model: nn.Module, ids: torch.Tensor, *, batch_size: int = 256, device: str = "cpu"
 ) -> torch.Tensor:
     """Sigmoid outputs ``[N, labels]`` (eval mode), on the CPU."""
-    was_training = model.training
-    model.eval()
-    try:
-        outs = [
-            torch.sigmoid(model(ids[i : i + batch_size].to(device))).cpu()
-            for i in range(0, len(ids), batch_size)
-        ]
-    finally:
-        model.train(was_training)
-    return torch.cat(outs) if outs else torch.empty(0)
+    return eval_outputs(
+        model, lambda batch: torch.sigmoid(model(batch)), ids, batch_size=batch_size, device=device
+    )

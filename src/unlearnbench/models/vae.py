@@ -15,7 +15,38 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class MLPVAE(nn.Module):
+class VAE(nn.Module):
+    """What every VAE here shares once ``encode`` and ``decode_logits`` are given: the reparameterised
+    forward pass, the mean image and sampling from the prior, so that :func:`elbo_loss` and the
+    unlearning methods see one interface whatever the encoder and decoder are."""
+
+    latent_dim: int
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Mean image in [0, 1] for latent codes ``z`` (what the evaluation classifier sees)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        mu, logvar = self.encode(x)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        return self.decode_logits(z), mu, logvar
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu"
+    ) -> torch.Tensor:
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return self.decode(z)
+
+
+class MLPVAE(VAE):
     def __init__(self, image_shape: Sequence[int], hidden: Sequence[int] = (400,), latent_dim: int = 20) -> None:
         super().__init__()
         self.image_shape = tuple(int(d) for d in image_shape)
@@ -38,21 +69,6 @@ class MLPVAE(nn.Module):
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.to_logits(self.decoder_body(z)).view(-1, *self.image_shape)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Mean image in [0, 1] for latent codes ``z`` (what the evaluation classifier sees)."""
-        return torch.sigmoid(self.decode_logits(z))
-
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        mu, logvar = self.encode(x)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + eps * torch.exp(0.5 * logvar)
-        return self.decode_logits(z), mu, logvar
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.decode(z)
-
 
 def _mlp(widths: Sequence[int]) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -61,7 +77,7 @@ def _mlp(widths: Sequence[int]) -> list[nn.Module]:
     return layers
 
 
-def elbo_loss(model: MLPVAE, batch, generator: torch.Generator | None = None) -> torch.Tensor:
+def elbo_loss(model: VAE, batch, generator: torch.Generator | None = None) -> torch.Tensor:
     """Negative ELBO averaged over the batch; ``batch`` is ``(images, labels)`` or images."""
     x = batch[0] if isinstance(batch, (tuple, list)) else batch
     logits, mu, logvar = model(x, generator=generator)

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Subset
 from unlearnbench.batching import Tensors, as_tensors, n_samples
 from unlearnbench.newton.activations import perturbed_activations
 from unlearnbench.newton.kfac import kfac_factors, kfac_solve, layer_matrix
-from unlearnbench.newton.noise import add_noise, noise_scale
+from unlearnbench.newton.noise import add_noise
 from unlearnbench.newton.selection import Selection, select_slices
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import block_from_slices, slice_layers, slice_names, total_slices
@@ -180,16 +180,7 @@ def kfac_unlearn(model: nn.Module, request: UnlearningRequest) -> UnlearningOutc
         targets = [params[name] for f in factors for name in f.layer.parameter_names]
         grads = torch.autograd.grad(request.loss_fn(work, forget), targets)
         grad_of = dict(zip([name for f in factors for name in f.layer.parameter_names], grads, strict=True))
-        scale = noise_scale(
-            settings.noise,
-            n=settings.noise_sample_size(n),
-            m=m,
-            l2_lambda=lam,
-            epsilon=settings.epsilon,
-            delta=settings.delta,
-            hessian_lipschitz=settings.M,
-            lipschitz=settings.L,
-        )
+        scale = settings.noise_for(n, m)
         updated, step_sq, pis = 0, 0.0, {}
         with torch.no_grad():
             for f in factors:

@@ -13,7 +13,7 @@ from typing import Any
 
 from unlearnbench.newton.gradient_bank import GradientBank
 from unlearnbench.newton.hessian import HESSIANS
-from unlearnbench.newton.noise import NOISES, noise_sample_size
+from unlearnbench.newton.noise import NOISES, NoiseScale, noise_sample_size, noise_scale
 from unlearnbench.newton.selection import EMPTY_SELECTIONS, SELECTIONS
 
 SAMPLE_GRADIENTS = ("regularised", "data-only")
@@ -110,6 +110,20 @@ class NewtonSettings:
     def noise_sample_size(self, n_train: int) -> int:
         """The ``n`` that enters the noise formula for a removal from ``n_train`` points."""
         return noise_sample_size(self.noise, n_train, self.noise_n)
+
+    def noise_for(self, n_train: int, m: int) -> NoiseScale:
+        """The removal noise for ``m`` points out of ``n_train``: every constant of the formula
+        (variant, lambda, epsilon, delta, M, L) comes from these settings, so no caller can mix them."""
+        return noise_scale(
+            self.noise,
+            n=self.noise_sample_size(n_train),
+            m=m,
+            l2_lambda=float(self.l2_lambda),
+            epsilon=self.epsilon,
+            delta=self.delta,
+            hessian_lipschitz=self.M,
+            lipschitz=self.L,
+        )
 
 
 def fill_authors_noise_n(hyperparameters: dict[str, Any], n: int) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from unlearnbench.newton.hessian import (
     finite_difference_term,
     low_rank_solve,
 )
-from unlearnbench.newton.noise import add_noise, noise_scale
+from unlearnbench.newton.noise import add_noise
 from unlearnbench.newton.settings import NewtonSettings
 from unlearnbench.newton.slices import Block, gather, scatter_
 
@@ -206,16 +206,7 @@ def block_newton_step(
         terms = _finite_difference_terms(block_loss, block, theta, forget, n_train, settings)
         step = low_rank_solve(lam, terms, b)
         extra = {"curvature_terms": len(terms)}
-    scale = noise_scale(
-        settings.noise,
-        n=settings.noise_sample_size(n_train),
-        m=m,
-        l2_lambda=lam,
-        epsilon=settings.epsilon,
-        delta=settings.delta,
-        hessian_lipschitz=settings.M,
-        lipschitz=settings.L,
-    )
+    scale = settings.noise_for(n_train, m)
     updated = add_noise(theta + step, scale.sigma, generator)
     scatter_(block, model, updated)
     return StepReport(
