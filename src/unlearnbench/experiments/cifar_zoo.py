@@ -25,7 +25,7 @@ what it adds:
   so and holds no metrics). No sample is ever silently dropped.
 
 Choices the paper leaves open (epochs, momentum, which samples) are keys of the block;
-see ``config/schema/cifar-zoo.yaml``.
+see ``unlearnbench/schemas/kinds/cifar-zoo.yaml``.
 """
 
 from __future__ import annotations
