@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from unlearnbench.dependence import knn
+from unlearnbench.dependence.grid import GRID_MAX_BASE
 
 
 def _reference(base: torch.Tensor, cands: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -37,8 +38,8 @@ def test_batched_equals_brute_force(discrete: bool, base_dims: int) -> None:
     u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(base_dims))
     expected = _reference(base, cands, u)
     for strategy in knn.STRATEGIES:
-        if strategy == "sort" and base_dims > 0:
-            continue  # sorting answers one dimension only
+        if strategy == "sort" and base_dims > 0 or strategy == "grid" and base_dims > GRID_MAX_BASE:
+            continue  # sorting answers one dimension only, the grid a few
         # a tiny block budget forces every chunking loop to run many times
         got = knn.candidate_nearest_neighbours(base, cands, u, strategy=strategy, max_elements=2 * n)
         assert torch.equal(got, expected), strategy
@@ -113,7 +114,7 @@ def _u(n: int, seed: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("base_dims", [0, 1, 2, 3])
-def test_kdtree_path_equals_brute_force_with_duplicates_and_equidistant_rows(base_dims: int) -> None:
+def test_grid_path_equals_brute_force_with_duplicates_and_equidistant_rows(base_dims: int) -> None:
     """Continuous rows plus exact duplicates and points on a lattice (exact distance ties)."""
     rng = np.random.default_rng(20 + base_dims)
     n = 150
@@ -123,7 +124,7 @@ def test_kdtree_path_equals_brute_force_with_duplicates_and_equidistant_rows(bas
     base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
     u = _u(n, base_dims)
     expected = _reference(base, cands, u)
-    got = knn.candidate_nearest_neighbours(base, cands, u, strategy="kdtree")
+    got = knn.candidate_nearest_neighbours(base, cands, u, strategy="grid")
     assert torch.equal(got, expected)
 
 
@@ -151,17 +152,16 @@ def test_group_path_equals_brute_force_with_unique_rows_and_tied_patterns(base_d
 
 def test_auto_chooses_the_path_by_the_shape_of_the_data() -> None:
     rng = np.random.default_rng(3)
-    big, small = knn.KD_MIN_ROWS + 10, knn.KD_MIN_ROWS // 4
-    cont = torch.tensor(rng.normal(size=(big, 4)))
+    big, wide = 2000, GRID_MAX_BASE + 2
+    cont = torch.tensor(rng.normal(size=(big, wide)))
     binary = torch.tensor((rng.random(size=(big, 4)) < 0.3).astype(float))
-    assert set(knn.choose_paths(cont[:, :0], cont)) == {"sort"}  # first step, continuous
-    assert set(knn.choose_paths(cont[:, :1], cont[:, 2:])) == {"kdtree"}  # two dimensions, many rows
-    assert set(knn.choose_paths(cont[:, :2], cont[:, 2:])) == {"pruned"}  # more: base tree + shortlists
-    assert set(knn.choose_paths(cont[:small, :1], cont[:small, 2:])) == {"pruned"}  # few rows
+    assert set(knn.choose_paths(cont[:, :0], cont)) == {"grid"}  # first step, continuous, CPU
+    assert set(knn.choose_paths(cont[:, :GRID_MAX_BASE], cont[:, -1:])) == {"grid"}  # a few base columns
+    assert set(knn.choose_paths(cont[:, :-1], cont[:, -1:])) == {"pruned"}  # more: base tree + shortlists
     assert set(knn.choose_paths(binary[:, :0], binary)) == {"groups"}  # ties: grouped
     assert set(knn.choose_paths(binary[:, :2], binary[:, 2:])) == {"groups"}
     mixed = torch.cat([binary[:, :1], cont[:, :1]], dim=1)  # one discrete, one continuous candidate
-    assert knn.choose_paths(binary[:, :0], mixed).keys() == {"groups", "sort"}
+    assert knn.choose_paths(binary[:, :0], mixed).keys() == {"groups", "grid"}
     u = _u(big, 1)
     assert torch.equal(
         knn.candidate_nearest_neighbours(binary[:, :1], mixed, u),
@@ -169,6 +169,8 @@ def test_auto_chooses_the_path_by_the_shape_of_the_data() -> None:
     )
     with pytest.raises(ValueError, match="sort"):
         knn.choose_paths(cont[:, :1], cont, "sort")
+    with pytest.raises(ValueError, match="grid"):
+        knn.choose_paths(cont[:, :-1], cont, "grid")
 
 
 def test_tie_breaking_distribution_is_unchanged_over_many_seeds() -> None:

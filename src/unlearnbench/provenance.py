@@ -27,6 +27,7 @@ TRACKED_PACKAGES = (
     "torchvision",
     "numpy",
     "scipy",
+    "numba",
     "scikit-learn",
     "pandas",
     "pillow",

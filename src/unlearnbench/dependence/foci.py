@@ -46,8 +46,14 @@ from unlearnbench.dependence.codec import (
     rank_counts,
     tie_uniforms,
 )
+from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, base_grid_neighbours, sorted_neighbours
 from unlearnbench.dependence.groups import CodedTable, grouped_neighbours
-from unlearnbench.dependence.knn import DEFAULT_MAX_ELEMENTS, candidate_nearest_neighbours, nearest_neighbours
+from unlearnbench.dependence.knn import (
+    DEFAULT_MAX_ELEMENTS,
+    candidate_nearest_neighbours,
+    nearest_neighbours,
+    resolve_flagged,
+)
 
 Tensor = torch.Tensor
 # Candidates per batched call: bounds the (candidates x n) index matrix a step holds at once.
@@ -164,10 +170,15 @@ def _greedy(
 
 
 def _scorer(X: Tensor, max_elements: int, strategy: str) -> StepScorer:
-    """The grouped scorer for a discrete table on a CPU (``auto``), else the batched neighbour search."""
-    coded = CodedTable.of(X.numpy()) if strategy == "auto" and X.device.type == "cpu" else None
+    """On a CPU (``auto``): the grouped scorer for a discrete table, else the grid scorer for its
+    first steps; otherwise (a named strategy, a GPU, later steps) the batched neighbour search."""
     batched = _batched_scorer(X, max_elements, strategy)
-    return batched if coded is None else _grouped_scorer(coded, batched)
+    if strategy != "auto" or X.device.type != "cpu":
+        return batched
+    coded = CodedTable.of(X.numpy())
+    if coded is not None:
+        return _grouped_scorer(coded, batched)
+    return _grid_scorer(X, RankedColumns(X.numpy()), max_elements, batched)
 
 
 def _batched_scorer(X: Tensor, max_elements: int, strategy: str = "auto") -> StepScorer:
@@ -209,6 +220,29 @@ def _grouped_scorer(coded: CodedTable, fallback: StepScorer) -> StepScorer:
         if rest:
             out[rest] = fallback(r, selected, [remaining[i] for i in rest], u)
         return out
+
+    return score
+
+
+def _grid_scorer(X: Tensor, ranked: RankedColumns, max_elements: int, fallback: StepScorer) -> StepScorer:
+    """Continuous data: the :mod:`.grid` path with every column sorted once for all steps.
+
+    Steps with more than :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE` selected columns
+    go to ``fallback``. Exact ties the grid reports are resolved by the dense rule of
+    :mod:`.knn`, so the neighbours (and the scores) are those of every other path.
+    """
+
+    def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
+        if len(selected) > GRID_MAX_BASE:
+            return fallback(r, selected, remaining, u)
+        if selected:
+            found, tied = base_grid_neighbours(ranked, selected, remaining)
+        else:
+            found, tied = sorted_neighbours(ranked, remaining)
+        m, flagged = torch.from_numpy(found), torch.from_numpy(tied)
+        if bool(flagged.any()):
+            resolve_flagged(X[:, selected], X[:, remaining], u, m, flagged, max_elements)
+        return torch.minimum(r[None, :], r[m]).sum(dim=1)
 
     return score
 

@@ -10,13 +10,15 @@ The path is chosen per candidate by the shape of the data (:func:`choose_paths`)
 exact and returning the same indices:
 
 * ``groups`` (:mod:`.groups`): discrete data, identical rows grouped, ties never expanded;
-* ``sort``: one dimension (no base column), one sort per candidate;
-* ``kdtree`` (:mod:`.kdtree`): scipy's ``cKDTree`` per candidate on a CPU, with one base
-  column and many rows, ``O(n log n)`` where a brute force costs ``O(n^2)``;
+* ``sort``: one dimension (no base column), one sort per candidate, in torch (any device);
+* ``grid`` (:mod:`.grid`): on a CPU, up to :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE`
+  base columns: all candidates in one compiled call, sharing a grid over the base columns
+  (or, with no base column, one scan of each presorted column), ``O(n)`` expected per candidate;
 * ``pruned``: the batched search below, in torch on the data's device, with the shortcuts
-  described next; on a CPU with many rows its base shortlists come from one ``cKDTree`` on
-  the base columns (shared by all candidates) instead of an ``n x n`` block, and the rows it
-  cannot certify go to a ``cKDTree`` per candidate, asked about those rows only.
+  described next (more base columns, or a GPU); on a CPU with many rows its base shortlists
+  come from one ``cKDTree`` on the base columns (shared by all candidates) instead of an
+  ``n x n`` block, and the rows it cannot certify go to a ``cKDTree`` per candidate, asked
+  about those rows only.
 
 Rows a path cannot certify (ties, near-ties) are resolved by one dense rule for all paths.
 
@@ -56,6 +58,7 @@ from scipy.spatial import cKDTree
 
 from unlearnbench.dependence import groups as groups_module
 from unlearnbench.dependence import kdtree as kdtree_module
+from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, base_grid_neighbours, sorted_neighbours
 from unlearnbench.dependence.groups import (
     BaseGroups,
     column_codes,
@@ -76,11 +79,7 @@ CPU_WORK_BLOCK = 1 << 20
 CPU_SWEEP_BLOCK = 1 << 18
 # Each widening pass multiplies the shortlist by this before the dense repair takes over.
 WIDEN = 4
-STRATEGIES = ("auto", "dense", "sort", "kdtree", "groups", "pruned")
-# The k-d tree path (a tree per candidate): at most this many dimensions (base + candidate) and at
-# least this many rows; below, the batched brute force (shared base distances) is faster.
-KD_MAX_DIMS = 2
-KD_MIN_ROWS = 2000
+STRATEGIES = ("auto", "dense", "sort", "grid", "groups", "pruned")
 # From this many rows on a CPU, the batched brute force shortlists base neighbours with one k-d tree
 # per call (shared by all candidates) instead of an n x n block of base distances, and hands the
 # rows its shortlists cannot certify to a k-d tree per candidate. Measured (under load, 1 thread):
@@ -164,7 +163,7 @@ def candidate_nearest_neighbours(
         index = torch.as_tensor(cols, dtype=torch.long, device=base.device)
         part_out, part_bad = _run_path(path, base, candidates[:, index], u, max_elements, extra)
         out[index], bad[index] = part_out, part_bad
-    _repair(base, candidates, u, out, bad, max_elements)  # ties and stubborn rows, exactly
+    resolve_flagged(base, candidates, u, out, bad, max_elements)  # ties and stubborn rows, exactly
     return out
 
 
@@ -175,22 +174,25 @@ def choose_paths(
 
     ``"auto"`` picks by the shape of the data, per candidate: ``groups`` when the base and the
     candidate are discrete (few distinct row patterns: ties are grouped, not expanded);
-    otherwise ``sort`` without base columns; ``kdtree`` on a CPU in at most
-    :data:`KD_MAX_DIMS` dimensions with at least :data:`KD_MIN_ROWS` rows; else ``pruned``
-    (batched brute force with exact shortlists: high dimension, small ``n``, or a GPU).
-    A named strategy forces its path for every candidate (``sort`` needs an empty base).
+    otherwise, on a CPU, ``grid`` up to :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE` base
+    columns; on a GPU ``sort`` without base columns; else ``pruned`` (batched brute force with
+    exact shortlists: many base columns, or a GPU). A named strategy forces its path for every
+    candidate (``sort`` needs an empty base, ``grid`` at most ``GRID_MAX_BASE`` base columns).
     """
     n, s = base.shape
     c = candidates.shape[1]
     if strategy == "sort" and s > 0:
         raise ValueError(f"strategy 'sort' needs no base columns, got {s}")
-    if strategy in ("sort", "kdtree", "pruned"):
+    if strategy == "grid" and s > GRID_MAX_BASE:
+        raise ValueError(f"strategy 'grid' takes at most {GRID_MAX_BASE} base columns, got {s}")
+    if strategy in ("sort", "grid", "pruned"):
         return {strategy: (list(range(c)), None)}
     base_np = base.detach().cpu().numpy() if strategy == "groups" or _all_discrete(base) else None
     cands_np = candidates.detach().cpu().numpy() if base_np is not None else None
     groups = None if base_np is None else BaseGroups(base_np)
     plan: dict[str, tuple[list[int], Any]] = {}
-    fallback = "sort" if s == 0 else ("kdtree" if _kdtree_fits(base) else "pruned")
+    on_cpu = base.device.type == "cpu"
+    fallback = "grid" if on_cpu and s <= GRID_MAX_BASE else ("sort" if s == 0 else "pruned")
     for j in range(c):
         path, extra = fallback, None
         if groups is not None and cands_np is not None and (strategy == "groups" or groups.separated):
@@ -212,17 +214,6 @@ def _all_discrete(base: Tensor) -> bool:
     return all(looks_discrete(cpu[:, k]) for k in range(base.shape[1]))
 
 
-def _kdtree_fits(base: Tensor) -> bool:
-    """One k-d tree per candidate: on a CPU, from :data:`KD_MIN_ROWS` rows, with one base column.
-
-    With more base columns the batched brute force shortlists from one base tree shared by all
-    candidates and asks a per-candidate tree only about the rows it cannot certify: measured
-    2-5x faster than a tree per candidate from two base columns on (n = 3000 to 20000).
-    """
-    n, s = base.shape
-    return base.device.type == "cpu" and n >= KD_MIN_ROWS and s + 1 <= KD_MAX_DIMS
-
-
 def _run_path(
     path: str, base: Tensor, candidates: Tensor, u: Tensor, max_elements: int, extra: Any
 ) -> tuple[Tensor, Tensor]:
@@ -236,11 +227,8 @@ def _run_path(
     n, c = candidates.shape
     out = np.empty((c, n), dtype=np.int64)
     bad = np.empty((c, n), dtype=bool)
-    if path == "kdtree":
-        base_np = base.detach().cpu().numpy()
-        cands_np = candidates.detach().cpu().numpy()
-        for j in range(c):
-            out[j], bad[j] = kdtree_neighbours(base_np, cands_np[:, j])
+    if path == "grid":
+        out, bad = _grid(base, candidates)
     elif path == "groups":
         u_np = u.detach().cpu().numpy()
         for j, (groups, values, codes) in enumerate(extra):
@@ -251,6 +239,16 @@ def _run_path(
 
 
 # --------------------------------------------------------------------------- strategies
+
+
+def _grid(base: Tensor, candidates: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The :mod:`.grid` path: the columns sorted here (FOCI sorts them once per call instead)."""
+    s = base.shape[1]
+    ranked = RankedColumns(torch.cat([base, candidates], dim=1).detach().cpu().numpy())
+    cols = list(range(s, s + candidates.shape[1]))
+    if s == 0:
+        return sorted_neighbours(ranked, cols)
+    return base_grid_neighbours(ranked, list(range(s)), cols)
 
 
 def _dense(base: Tensor, candidates: Tensor, u: Tensor, max_elements: int) -> Tensor:
@@ -457,8 +455,16 @@ def _dense_heavy(
         done[cols] = True
 
 
-def _repair(base: Tensor, candidates: Tensor, u: Tensor, out: Tensor, bad: Tensor, max_elements: int) -> None:
-    """Recompute the remaining answers (ties, uncertified rows) densely: whole candidates when many."""
+def resolve_flagged(
+    base: Tensor,
+    candidates: Tensor,
+    u: Tensor,
+    out: Tensor,
+    bad: Tensor,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> None:
+    """Recompute flagged answers (ties, uncertified rows) by the dense rule, in place: whole
+    candidates when many of their rows are flagged. ``out``/``bad`` are ``(c, n)``."""
     n = candidates.shape[0]
     if not bool(bad.any()):
         return

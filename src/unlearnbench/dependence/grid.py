@@ -1,0 +1,249 @@
+"""Exact nearest neighbours for all candidates of a FOCI step at once, compiled (numba), on a CPU.
+
+A FOCI step asks, for every candidate column ``j``, for each row's nearest other row in the
+space ``[base, j]``, where the base (the columns selected so far) is the same for every
+candidate. The R package answers it with a k-d tree per candidate (RANN); a tree per
+candidate costs a Python call, a build and a query each time. Here one compiled call answers
+every candidate of the step, and the work on the base is shared:
+
+* no base column (the first step): the nearest value is adjacent in sorted order; every
+  column is sorted once per FOCI call (:class:`RankedColumns`), so a step is one linear scan
+  per candidate (:func:`sorted_neighbours`);
+* one to :data:`GRID_MAX_BASE` base columns (:func:`base_grid_neighbours`): the base space is
+  cut into a grid of cells of about equal row count (slabs by rank in every base column). For
+  each row, the rows of its own cell, then of the shell of cells one step further out, and so
+  on, are scored for every candidate still open: the base distance once, then one square per
+  candidate. A candidate is done when its best distance is strictly below the squared gap, in
+  one base column, between the row and the nearest slab edge beyond the searched box: every
+  row outside the box is at least that far in the base alone.
+
+Exactness: the slab edges are data values, so a bound is computed with the same float
+operations as a distance term, and a float sum of non-negative squares is never below one of
+its terms. Distances are accumulated as in :func:`unlearnbench.dependence.knn.squared_distances`
+(base columns in order, the candidate's square last), so they are the same floats as on every
+other path. Every row at the best distance lies inside the searched box, so exact ties are
+seen and returned as such: the caller resolves them with its tie rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+# Base columns the grid takes; with more, the 3^s cells of a shell outnumber the rows they hold.
+GRID_MAX_BASE = 4
+# Rows per chunk of a thread's work (its scratch arrays are allocated once per chunk).
+ROWS_PER_CHUNK = 256
+CELL_FACTOR = 2.0
+
+
+class RankedColumns:
+    """Every column of a table sorted once (order and sorted values), for every FOCI step.
+
+    ``values`` keeps the table row-major, so one row's values for all candidates are contiguous.
+    The order among equal values is any (an unstable sort is twice as fast): equal values are a
+    tie at distance 0, which every path reports to the caller's tie rule.
+    """
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.values = np.ascontiguousarray(table, dtype=np.float64)  # (n, p)
+        self.n = self.values.shape[0]
+        columns = np.ascontiguousarray(self.values.T)  # (p, n): each column's sort reads contiguous memory
+        self.order = np.argsort(columns, axis=1)
+        self.sorted = np.take_along_axis(columns, self.order, axis=1)
+
+    def slabs(self, columns: list[int], g: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slab (of ``g``) of every row ``(n, len(columns))`` and each slab's smallest value ``(.., g)``."""
+        cols = np.asarray(columns, dtype=np.int64)
+        slab_of_rank = np.arange(self.n, dtype=np.int64) * g // self.n
+        cells = np.empty((self.n, cols.size), dtype=np.int64)
+        for k, col in enumerate(cols):
+            cells[self.order[col], k] = slab_of_rank
+        first_rank = -(-np.arange(g, dtype=np.int64) * self.n // g)  # ceil(c n / g): first rank of slab c
+        return cells, np.ascontiguousarray(self.sorted[cols][:, first_rank])
+
+
+def slabs_per_column(n: int, base_dims: int) -> int:
+    """Slabs per base column: a row's shell of ``3^s`` cells then holds about its neighbour ball.
+
+    In ``s + 1`` dimensions a row's nearest neighbour lies at distance ``~ n^(-1/(s+1))``, and
+    a base box of that half-width holds ``~ n^(1/(s+1))`` rows; cells of about that many rows
+    over ``3^s`` make the first shell about as large as needed. Tuned between 0.5x and 4x.
+    """
+    rows_per_cell = max(1.0, CELL_FACTOR * n ** (1.0 / (base_dims + 1)) / 3.0**base_dims)
+    return max(1, int(round((n / rows_per_cell) ** (1.0 / base_dims))))
+
+
+def _threads() -> None:
+    """Numba's threads follow torch's count, as every other path (answers never depend on it)."""
+    numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, max(1, torch.get_num_threads())))
+
+
+def sorted_neighbours(ranked: RankedColumns, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest other row in column ``j`` alone, for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties."""
+    cols = np.asarray(candidates, dtype=np.int64)
+    out = np.empty((cols.size, ranked.n), dtype=np.int64)
+    tied = np.empty((cols.size, ranked.n), dtype=np.bool_)
+    _threads()
+    _sorted_kernel(ranked.order, ranked.sorted, cols, out, tied)
+    return out, tied
+
+
+def base_grid_neighbours(
+    ranked: RankedColumns, selected: list[int], candidates: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest other row in ``[selected, j]`` for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties.
+
+    ``selected`` holds 1 to :data:`GRID_MAX_BASE` columns.
+    """
+    s = len(selected)
+    if not 1 <= s <= GRID_MAX_BASE:
+        raise ValueError(f"the base grid takes 1 to {GRID_MAX_BASE} base columns, got {s}")
+    g = slabs_per_column(ranked.n, s)
+    cells, edges = ranked.slabs(selected, g)
+    base = np.ascontiguousarray(ranked.values[:, selected])
+    cands = np.ascontiguousarray(ranked.values[:, candidates])
+    out = np.empty((ranked.n, len(candidates)), dtype=np.int64)
+    tied = np.empty((ranked.n, len(candidates)), dtype=np.bool_)
+    _threads()
+    _base_grid_kernel(base, cells, edges, cands, g, out, tied)
+    return np.ascontiguousarray(out.T), np.ascontiguousarray(tied.T)
+
+
+@njit(parallel=True, cache=True)
+def _sorted_kernel(order, values, cols, out, tied):  # noqa: ANN001, ANN202
+    n = order.shape[1]
+    for a in prange(cols.size):
+        j = cols[a]
+        v = values[j]
+        for t in range(n):
+            left = (v[t] - v[t - 1]) ** 2 if t >= 1 else math.inf
+            right = (v[t + 1] - v[t]) ** 2 if t + 1 < n else math.inf
+            left2 = (v[t] - v[t - 2]) ** 2 if t >= 2 else math.inf
+            right2 = (v[t + 2] - v[t]) ** 2 if t + 2 < n else math.inf
+            best = min(left, right)
+            # squared gaps grow (weakly) away from a value in sorted order: a tie shows next door
+            tie = left == right or (left == best and left2 == best) or (right == best and right2 == best)
+            row = order[j, t]
+            out[a, row] = order[j, t - 1] if left < right else order[j, t + 1]
+            tied[a, row] = tie
+
+
+@njit(parallel=True, cache=True)
+def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001, ANN202
+    n, s = base.shape
+    c = cands.shape[1]
+    # counting sort of the rows by cell: each cell's rows contiguous, in increasing row order
+    code = np.zeros(n, dtype=np.int64)
+    stride = 1
+    for k in range(s):
+        for i in range(n):
+            code[i] += cells[i, k] * stride
+        stride *= g
+    start = np.zeros(stride + 1, dtype=np.int64)
+    for i in range(n):
+        start[code[i] + 1] += 1
+    for x in range(stride):
+        start[x + 1] += start[x]
+    fill = start[:-1].copy()
+    members = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        members[fill[code[i]]] = i
+        fill[code[i]] += 1
+    n_chunks = (n + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    for chunk in prange(n_chunks):
+        best = np.empty(c)
+        best_row = np.empty(c, dtype=np.int64)
+        ties = np.empty(c, dtype=np.int64)
+        open_ = np.empty(c, dtype=np.int64)
+        low = np.empty(s, dtype=np.int64)
+        high = np.empty(s, dtype=np.int64)
+        at = np.empty(s, dtype=np.int64)
+        for i in range(chunk * ROWS_PER_CHUNK, min(n, (chunk + 1) * ROWS_PER_CHUNK)):
+            best[:] = math.inf
+            best_row[:] = -1
+            ties[:] = 0
+            for j in range(c):
+                open_[j] = j
+            n_open = c
+            mine = cands[i]
+            worst = math.inf  # the largest best distance among open candidates, at the shell's start
+            r = 0
+            while True:
+                for k in range(s):
+                    low[k] = max(cells[i, k] - r, 0)
+                    high[k] = min(cells[i, k] + r, g - 1)
+                    at[k] = low[k]
+                while True:  # every cell of the box [low, high]; only those on the shell of radius r
+                    on_shell = r == 0
+                    for k in range(s):
+                        if abs(at[k] - cells[i, k]) == r:
+                            on_shell = True
+                    if on_shell:
+                        x = 0
+                        step = 1
+                        for k in range(s):
+                            x += at[k] * step
+                            step *= g
+                        for m in range(start[x], start[x + 1]):
+                            row = members[m]
+                            if row == i:
+                                continue
+                            bd = (base[i, 0] - base[row, 0]) ** 2
+                            for k in range(1, s):
+                                bd += (base[i, k] - base[row, k]) ** 2
+                            if bd > worst:
+                                continue  # no open candidate can get nearer (or tie) through this row
+                            theirs = cands[row]
+                            if n_open * 2 > c:  # most candidates open: all of them, branch-free (vectorised)
+                                for j in range(c):
+                                    dist = (mine[j] - theirs[j]) ** 2 + bd
+                                    nearer = dist < best[j]
+                                    ties[j] = 1 if nearer else (ties[j] + 1 if dist == best[j] else ties[j])
+                                    best_row[j] = row if nearer else best_row[j]
+                                    best[j] = dist if nearer else best[j]
+                            else:  # the few still open (a finished candidate cannot change)
+                                for a in range(n_open):
+                                    j = open_[a]
+                                    dist = (mine[j] - theirs[j]) ** 2 + bd
+                                    if dist < best[j]:
+                                        best[j] = dist
+                                        best_row[j] = row
+                                        ties[j] = 1
+                                    elif dist == best[j]:
+                                        ties[j] += 1
+                    k = 0
+                    while k < s:  # the next cell of the box (an odometer)
+                        at[k] += 1
+                        if at[k] <= high[k]:
+                            break
+                        at[k] = low[k]
+                        k += 1
+                    if k == s:
+                        break
+                bound = math.inf  # every row outside the box is at least this far in one base column
+                for k in range(s):
+                    if cells[i, k] - r - 1 >= 0:
+                        bound = min(bound, (base[i, k] - edges[k, cells[i, k] - r]) ** 2)
+                    if cells[i, k] + r + 1 <= g - 1:
+                        bound = min(bound, (edges[k, cells[i, k] + r + 1] - base[i, k]) ** 2)
+                # a candidate is done when its best is below the bound: rows further out cannot reach it
+                kept = 0
+                worst = 0.0
+                for a in range(n_open):
+                    j = open_[a]
+                    if best[j] >= bound:
+                        open_[kept] = j
+                        kept += 1
+                        worst = max(worst, best[j])
+                n_open = kept
+                if n_open == 0 or bound == math.inf:  # all done, or the box is the whole grid
+                    break
+                r += 1
+            for j in range(c):
+                out[i, j] = best_row[j]
+                tied[i, j] = ties[j] > 1

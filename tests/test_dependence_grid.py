@@ -1,0 +1,50 @@
+"""The compiled grid path (dependence/grid.py) against the dense definition, on shapes that make
+it search many shells: skewed and heavy-tailed columns, exact duplicates, rows on a lattice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unlearnbench.dependence import knn
+from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, base_grid_neighbours, sorted_neighbours
+
+
+def _table(n: int, p: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, p))
+    x[:, ::3] = rng.standard_cauchy(size=(n, len(range(0, p, 3))))  # heavy tails: empty outer slabs
+    x[:, 1] = np.exp(2 * x[:, 1])  # skewed
+    x[n // 2 : n // 2 + 40] = x[:40]  # exact duplicates (distance-0 ties)
+    x[-60:] = np.round(x[-60:] * 2) / 2  # a lattice: equidistant neighbours
+    return x
+
+
+@pytest.mark.parametrize("base_dims", range(GRID_MAX_BASE + 1))
+def test_grid_answers_are_the_dense_ones_and_flags_every_tie(base_dims: int) -> None:
+    n = 1500
+    x = _table(n, base_dims + 6, base_dims)
+    ranked = RankedColumns(x)
+    cands = list(range(base_dims, x.shape[1]))
+    if base_dims == 0:
+        found, tied = sorted_neighbours(ranked, cands)
+    else:
+        found, tied = base_grid_neighbours(ranked, list(range(base_dims)), cands)
+    xt = torch.from_numpy(x)
+    for a, j in enumerate(cands):
+        pts = xt[:, list(range(base_dims)) + [j]]
+        d = knn.squared_distances(pts, pts)
+        d.fill_diagonal_(float("inf"))
+        best = d.min(dim=1).values
+        ties = (d == best[:, None]).sum(dim=1) > 1
+        assert torch.equal(torch.from_numpy(tied[a]), ties), j  # every tie seen, no other row flagged
+        ok = ~ties
+        assert torch.equal(torch.from_numpy(found[a])[ok], d.argmin(dim=1)[ok]), j
+    assert tied.any()  # the duplicates and the lattice really made ties
+
+
+def test_grid_rejects_too_many_base_columns() -> None:
+    ranked = RankedColumns(np.random.default_rng(0).normal(size=(50, GRID_MAX_BASE + 2)))
+    with pytest.raises(ValueError, match="base columns"):
+        base_grid_neighbours(ranked, list(range(GRID_MAX_BASE + 1)), [GRID_MAX_BASE + 1])
