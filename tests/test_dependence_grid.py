@@ -30,7 +30,7 @@ def test_grid_answers_are_the_dense_ones_and_flags_every_tie(base_dims: int) -> 
     if base_dims == 0:
         found, tied = sorted_neighbours(ranked, cands)
     else:
-        found, tied = base_grid_neighbours(ranked, list(range(base_dims)), cands)
+        found, tied = (a.T for a in base_grid_neighbours(ranked, list(range(base_dims)), cands))
     xt = torch.from_numpy(x)
     for a, j in enumerate(cands):
         pts = xt[:, list(range(base_dims)) + [j]]
@@ -42,6 +42,9 @@ def test_grid_answers_are_the_dense_ones_and_flags_every_tie(base_dims: int) -> 
         ok = ~ties
         assert torch.equal(torch.from_numpy(found[a])[ok], d.argmin(dim=1)[ok]), j
     assert tied.any()  # the duplicates and the lattice really made ties
+    if base_dims > 0:  # every column at once, read in place: the same answers for the candidates
+        every, every_tied = base_grid_neighbours(ranked, list(range(base_dims)))
+        assert np.array_equal(every[:, cands].T, found) and np.array_equal(every_tied[:, cands].T, tied)
 
 
 def test_grid_rejects_too_many_base_columns() -> None:

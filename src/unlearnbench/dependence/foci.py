@@ -235,11 +235,12 @@ def _grid_scorer(X: Tensor, ranked: RankedColumns, max_elements: int, fallback: 
     def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
         if len(selected) > GRID_MAX_BASE:
             return fallback(r, selected, remaining, u)
-        if selected:
-            found, tied = base_grid_neighbours(ranked, selected, remaining)
+        if selected:  # (n, p): every column answered in place, the remaining ones kept
+            found, tied = base_grid_neighbours(ranked, selected)
+            m, flagged = torch.from_numpy(found).T[remaining], torch.from_numpy(tied).T[remaining]
         else:
             found, tied = sorted_neighbours(ranked, remaining)
-        m, flagged = torch.from_numpy(found), torch.from_numpy(tied)
+            m, flagged = torch.from_numpy(found), torch.from_numpy(tied)
         if bool(flagged.any()):
             resolve_flagged(X[:, selected], X[:, remaining], u, m, flagged, max_elements)
         return torch.minimum(r[None, :], r[m]).sum(dim=1)

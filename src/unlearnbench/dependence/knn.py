@@ -248,7 +248,8 @@ def _grid(base: Tensor, candidates: Tensor) -> tuple[np.ndarray, np.ndarray]:
     cols = list(range(s, s + candidates.shape[1]))
     if s == 0:
         return sorted_neighbours(ranked, cols)
-    return base_grid_neighbours(ranked, list(range(s)), cols)
+    found, tied = base_grid_neighbours(ranked, list(range(s)), cols)
+    return np.ascontiguousarray(found.T), np.ascontiguousarray(tied.T)
 
 
 def _dense(base: Tensor, candidates: Tensor, u: Tensor, max_elements: int) -> Tensor:
