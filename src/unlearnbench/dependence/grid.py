@@ -38,6 +38,8 @@ from numba import njit, prange
 GRID_MAX_BASE = 4
 # Rows per chunk of a thread's work (its scratch arrays are allocated once per chunk).
 ROWS_PER_CHUNK = 256
+# Candidates per pass over the rows: a row's slice of them (4 KiB) and its neighbours' stay in cache.
+CANDIDATE_BLOCK = 512
 CELL_FACTOR = 2.0
 
 
@@ -160,95 +162,101 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
         members[fill[code[i]]] = i
         fill[code[i]] += 1
     n_chunks = (n + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
-    for chunk in prange(n_chunks):
-        best = np.empty(c)
-        best_row = np.empty(c, dtype=np.int64)
-        ties = np.empty(c, dtype=np.int64)
-        open_ = np.empty(c, dtype=np.int64)
-        low = np.empty(s, dtype=np.int64)
-        high = np.empty(s, dtype=np.int64)
-        at = np.empty(s, dtype=np.int64)
-        for i in range(chunk * ROWS_PER_CHUNK, min(n, (chunk + 1) * ROWS_PER_CHUNK)):
-            best[:] = math.inf
-            best_row[:] = -1
-            ties[:] = 0
-            for j in range(c):
-                open_[j] = j
-            n_open = c
-            mine = cands[i]
-            worst = math.inf  # the largest best distance among open candidates, at the shell's start
-            r = 0
-            while True:
-                for k in range(s):
-                    low[k] = max(cells[i, k] - r, 0)
-                    high[k] = min(cells[i, k] + r, g - 1)
-                    at[k] = low[k]
-                while True:  # every cell of the box [low, high]; only those on the shell of radius r
-                    on_shell = r == 0
+    for first in range(0, c, CANDIDATE_BLOCK):  # a block's slice of a row stays in cache
+        width = min(c, first + CANDIDATE_BLOCK) - first
+        # a contiguous copy of the block (rows of ``width`` values): unit-stride loops vectorise
+        block = cands if width == c else np.ascontiguousarray(cands[:, first : first + width])
+        for chunk in prange(n_chunks):
+            best = np.empty(width)
+            best_row = np.empty(width, dtype=np.int64)
+            ties = np.empty(width, dtype=np.int64)
+            open_ = np.empty(width, dtype=np.int64)
+            low = np.empty(s, dtype=np.int64)
+            high = np.empty(s, dtype=np.int64)
+            at = np.empty(s, dtype=np.int64)
+            for i in range(chunk * ROWS_PER_CHUNK, min(n, (chunk + 1) * ROWS_PER_CHUNK)):
+                best[:] = math.inf
+                best_row[:] = -1
+                ties[:] = 0
+                for j in range(width):
+                    open_[j] = j
+                n_open = width
+                mine = block[i]
+                worst = math.inf  # the largest best distance among open candidates, at the shell's start
+                r = 0
+                while True:
                     for k in range(s):
-                        if abs(at[k] - cells[i, k]) == r:
-                            on_shell = True
-                    if on_shell:
-                        x = 0
-                        step = 1
-                        for k in range(s):
-                            x += at[k] * step
-                            step *= g
-                        for m in range(start[x], start[x + 1]):
-                            row = members[m]
-                            if row == i:
-                                continue
-                            bd = (base[i, 0] - base[row, 0]) ** 2
-                            for k in range(1, s):
-                                bd += (base[i, k] - base[row, k]) ** 2
-                            if bd > worst:
-                                continue  # no open candidate can get nearer (or tie) through this row
-                            theirs = cands[row]
-                            if n_open * 2 > c:  # most candidates open: all of them, branch-free (vectorised)
-                                for j in range(c):
-                                    dist = (mine[j] - theirs[j]) ** 2 + bd
-                                    nearer = dist < best[j]
-                                    ties[j] = 1 if nearer else (ties[j] + 1 if dist == best[j] else ties[j])
-                                    best_row[j] = row if nearer else best_row[j]
-                                    best[j] = dist if nearer else best[j]
-                            else:  # the few still open (a finished candidate cannot change)
-                                for a in range(n_open):
-                                    j = open_[a]
-                                    dist = (mine[j] - theirs[j]) ** 2 + bd
-                                    if dist < best[j]:
-                                        best[j] = dist
-                                        best_row[j] = row
-                                        ties[j] = 1
-                                    elif dist == best[j]:
-                                        ties[j] += 1
-                    k = 0
-                    while k < s:  # the next cell of the box (an odometer)
-                        at[k] += 1
-                        if at[k] <= high[k]:
-                            break
+                        low[k] = max(cells[i, k] - r, 0)
+                        high[k] = min(cells[i, k] + r, g - 1)
                         at[k] = low[k]
-                        k += 1
-                    if k == s:
+                    while True:  # every cell of the box [low, high]; only those on the shell of radius r
+                        on_shell = r == 0
+                        for k in range(s):
+                            if abs(at[k] - cells[i, k]) == r:
+                                on_shell = True
+                        if on_shell:
+                            x = 0
+                            step = 1
+                            for k in range(s):
+                                x += at[k] * step
+                                step *= g
+                            for m in range(start[x], start[x + 1]):
+                                row = members[m]
+                                if row == i:
+                                    continue
+                                bd = (base[i, 0] - base[row, 0]) ** 2
+                                for k in range(1, s):
+                                    bd += (base[i, k] - base[row, k]) ** 2
+                                if bd > worst:
+                                    continue  # no open candidate can get nearer (or tie) through this row
+                                theirs = block[row]
+                                if n_open * 2 > width:  # most open: all of them, branch-free (vectorised)
+                                    for j in range(width):
+                                        dist = (mine[j] - theirs[j]) ** 2 + bd
+                                        nearer = dist < best[j]
+                                        ties[j] = (
+                                            1 if nearer else (ties[j] + 1 if dist == best[j] else ties[j])
+                                        )
+                                        best_row[j] = row if nearer else best_row[j]
+                                        best[j] = dist if nearer else best[j]
+                                else:  # the few still open (a finished candidate cannot change)
+                                    for a in range(n_open):
+                                        j = open_[a]
+                                        dist = (mine[j] - theirs[j]) ** 2 + bd
+                                        if dist < best[j]:
+                                            best[j] = dist
+                                            best_row[j] = row
+                                            ties[j] = 1
+                                        elif dist == best[j]:
+                                            ties[j] += 1
+                        k = 0
+                        while k < s:  # the next cell of the box (an odometer)
+                            at[k] += 1
+                            if at[k] <= high[k]:
+                                break
+                            at[k] = low[k]
+                            k += 1
+                        if k == s:
+                            break
+                    bound = math.inf  # every row outside the box is at least this far in one base column
+                    for k in range(s):
+                        if cells[i, k] - r - 1 >= 0:
+                            bound = min(bound, (base[i, k] - edges[k, cells[i, k] - r]) ** 2)
+                        if cells[i, k] + r + 1 <= g - 1:
+                            bound = min(bound, (edges[k, cells[i, k] + r + 1] - base[i, k]) ** 2)
+                    # a candidate is done when its best is below the bound: rows further out cannot reach it
+                    kept = 0
+                    worst = 0.0
+                    for a in range(n_open):
+                        j = open_[a]
+                        if best[j] >= bound:
+                            open_[kept] = j
+                            kept += 1
+                            worst = max(worst, best[j])
+                    n_open = kept
+                    if n_open == 0 or bound == math.inf:  # all done, or the box is the whole grid
                         break
-                bound = math.inf  # every row outside the box is at least this far in one base column
-                for k in range(s):
-                    if cells[i, k] - r - 1 >= 0:
-                        bound = min(bound, (base[i, k] - edges[k, cells[i, k] - r]) ** 2)
-                    if cells[i, k] + r + 1 <= g - 1:
-                        bound = min(bound, (edges[k, cells[i, k] + r + 1] - base[i, k]) ** 2)
-                # a candidate is done when its best is below the bound: rows further out cannot reach it
-                kept = 0
-                worst = 0.0
-                for a in range(n_open):
-                    j = open_[a]
-                    if best[j] >= bound:
-                        open_[kept] = j
-                        kept += 1
-                        worst = max(worst, best[j])
-                n_open = kept
-                if n_open == 0 or bound == math.inf:  # all done, or the box is the whole grid
-                    break
-                r += 1
-            for j in range(c):
-                out[i, j] = best_row[j]
-                tied[i, j] = ties[j] > 1
+                    r += 1
+                for j in range(width):
+                    out[i, first + j] = best_row[j]
+                    tied[i, first + j] = ties[j] > 1
