@@ -73,6 +73,8 @@ class ToyTask(RemovalTask):
         self.bad, self.value = bad, value
         self.evaluated: list[tuple[list[int], list[int], bool]] = []
         self.retrained: list[list[int]] = []
+        self.predicted: list[nn.Module] = []
+        self.handed: list[tuple[str, Any]] = []
         if retrain:
             self.retrain = self._retrain
 
@@ -80,12 +82,25 @@ class ToyTask(RemovalTask):
         self.retrained.append(list(dataset.indices))
         return Tagged(("retrained",))  # type: ignore[arg-type]
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    def predict(self, model: nn.Module) -> tuple[int, ...]:
+        self.predicted.append(model)
+        return tuple(getattr(model, "removed", ()))
+
+    def metric_inputs(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], predictions: Any = None
+    ) -> MetricInputs:
+        self.handed.append(("metric_inputs", predictions))
         return toy_inputs(self.train, removed, retain)
 
     def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+        self,
+        model: nn.Module,
+        removed: Sequence[int],
+        retain: Sequence[int],
+        reference: nn.Module | None,
+        predictions: Any = None,
     ) -> dict[str, Any]:
+        self.handed.append(("evaluate", predictions))
         self.evaluated.append((list(removed), list(retain), reference is not None))
         return {"value": self.value, "model_removed": list(getattr(model, "removed", ()))}
 
@@ -242,7 +257,7 @@ def test_the_protocol_default_has_no_validation_accuracy():
     class Bare(RemovalTask):
         train, loss_fn = TensorDataset(torch.zeros(N), torch.zeros(N)), staticmethod(cross_entropy_loss)
 
-        def metric_inputs(self, model, removed, retain):
+        def metric_inputs(self, model, removed, retain, predictions=None):
             return toy_inputs(self.train, removed, retain)
 
     with pytest.raises(ValueError, match="no validation accuracy"):
@@ -272,11 +287,19 @@ def test_every_row_carries_the_standard_set_beside_the_tasks_own_metrics():
 
 def test_a_task_metric_that_shadows_the_standard_set_is_refused():
     class Shadowing(ToyTask):
-        def evaluate(self, model, removed, retain, reference):
+        def evaluate(self, model, removed, retain, reference, predictions=None):
             return {"mia_auc": 0.5}
 
     with pytest.raises(ValueError, match=r"Shadowing's own checkpoint metrics \['mia_auc'\]"):
         run_removals(Tagged(), Shadowing(), plan(), Recorder(), hyperparameters={}, device="cpu")
+
+
+def test_one_reading_of_each_checkpoints_model_is_handed_to_both_metric_sides():
+    task = ToyTask()
+    run_removals(Tagged(), task, plan(), Recorder(), hyperparameters={}, device="cpu")
+    assert len(task.predicted) == 3  # once per checkpoint
+    readings = [(), (5, 3), (5, 3, 8, 1)]
+    assert task.handed == [(side, r) for r in readings for side in ("metric_inputs", "evaluate")]
 
 
 def test_a_task_must_say_what_the_standard_set_uses():

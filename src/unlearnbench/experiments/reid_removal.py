@@ -261,7 +261,9 @@ class _ReidTask(RemovalTask):
         # no label among the training identities: -1 (a hook that reads labels fails loudly)
         self.heldout = TensorDataset(heldout, torch.full((len(chosen),), -1, dtype=torch.long))
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    def metric_inputs(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], predictions: Any = None
+    ) -> MetricInputs:
         return MetricInputs(
             forget=Subset(self.train, list(removed)),
             retain=Subset(self.train, kept(self.residual_pool, retain)),
@@ -275,7 +277,12 @@ class _ReidTask(RemovalTask):
         )
 
     def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+        self,
+        model: nn.Module,
+        removed: Sequence[int],
+        retain: Sequence[int],
+        reference: nn.Module | None,
+        predictions: Any = None,
     ) -> dict[str, Any]:
         s, device, rows, other_rows = self.ctx.settings, self.ctx.device, self.rows, self.other_rows
         x_train, y_train = self.train.tensors

@@ -10,7 +10,8 @@ differs between them is split in two:
   order, the checkpoint schedule, the batch size, the retain sample that the Hessian sees,
   the revert filter, whether each checkpoint also retrains a reference;
 - a :class:`RemovalTask` is the model family: its training set (the rows the plan's
-  indices name), its loss, what the standard checkpoint metrics are computed on
+  indices name), its loss, what it reads of a checkpoint's model once for both of the
+  following (``predict``), what the standard checkpoint metrics are computed on
   (``metric_inputs``: the sets, loss, score and attack features of
   :func:`unlearnbench.metrics.removal.removal_metrics`), its own extra checkpoint metrics,
   optionally a retrain with the original recipe, per-removal measurements, a validation
@@ -191,12 +192,25 @@ class RemovalTask(Protocol):
     #: passed to :class:`UnlearningRequest` as ``perturbation`` when not None
     perturbation: Any = None
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    def predict(self, model: nn.Module) -> Any:
+        """What both :meth:`metric_inputs` and :meth:`evaluate` read of a checkpoint's model (say, its
+        predictions on the evaluation splits), computed once per checkpoint and handed to both as
+        ``predictions``, so that no split is predicted twice (None by default: they share nothing)."""
+        return None
+
+    def metric_inputs(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], predictions: Any = None
+    ) -> MetricInputs:
         """What the standard checkpoint metrics are computed on (rows ``removed`` and ``retain`` of ``train``)."""
         raise NotImplementedError(f"{type(self).__name__} does not say what its checkpoint metrics use")
 
     def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+        self,
+        model: nn.Module,
+        removed: Sequence[int],
+        retain: Sequence[int],
+        reference: nn.Module | None,
+        predictions: Any = None,
     ) -> dict[str, Any]:
         """The task's own metrics at a checkpoint, beside the standard set (``reference``: the
         retrained model, if any); a key of the standard set is refused."""
@@ -272,14 +286,15 @@ def _row(
 ) -> dict[str, Any]:
     """The one checkpoint row: removals, the standard metric set, the task's own metrics, engine
     fields, the window summary."""
+    predictions = task.predict(model)
     standard = removal_metrics(
         model,
-        task.metric_inputs(model, removed, retain),
+        task.metric_inputs(model, removed, retain, predictions),
         seed=[seed, SVC_STREAM, len(removed)],
         device=device,
         reference=reference,
     )
-    own = task.evaluate(model, removed, retain, reference)
+    own = task.evaluate(model, removed, retain, reference, predictions)
     clash = sorted(standard.keys() & own.keys())
     if clash:
         raise ValueError(

@@ -307,11 +307,18 @@ class ClassifierTask(RemovalTask):
         self.evaluation = evaluation
         self.retrain = retrain
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    def metric_inputs(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], predictions: Any = None
+    ) -> MetricInputs:
         return self.evaluation.metric_inputs(model, removed, retain)
 
     def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+        self,
+        model: nn.Module,
+        removed: Sequence[int],
+        retain: Sequence[int],
+        reference: nn.Module | None,
+        predictions: Any = None,
     ) -> dict[str, Any]:
         return self.evaluation.evaluate(model, removed, retain, reference)
 

@@ -33,6 +33,7 @@ Choices the paper leaves open (keys of the experiment block):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,7 @@ from unlearnbench.experiments.removal_engine import (
 )
 from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.classification import predict_logits
-from unlearnbench.metrics.multilabel import (
-    decision_thresholds,
-    evaluate_multilabel,
-    label_vector_confidence,
-    micro_f1_at,
-)
+from unlearnbench.metrics.multilabel import evaluate_multilabel, label_vector_confidence, micro_f1_at
 from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.text import (
@@ -168,7 +164,7 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
         resume_path=output.with_name(output.name + ".resume"),
         description=f"{ctx.experiment} fine-tune seed {ref.seed}",
     )
-    report = _evaluate(model, data, encoder, s, ctx.device)
+    report = read_splits(model, data, encoder(data.dev.texts), encoder(data.test.texts), s, ctx.device).report
     meta: dict[str, Any] = {
         "experiment": ctx.experiment,
         "role": ref.role,
@@ -191,22 +187,34 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     save_model(output, model, MODEL_NAME, kwargs, meta)
 
 
-def _evaluate(
+@dataclass(frozen=True)
+class SplitReadings:
+    """One model's reading of the dev and test splits: the test logits and the F1 report (thresholds
+    tuned on the dev split, or fixed). A checkpoint reads them once; its standard metric set and
+    the kind's own F1 scores both use them."""
+
+    test_logits: torch.Tensor
+    report: dict[str, Any]
+
+
+def read_splits(
     model: nn.Module,
     data: LedgarData,
-    encoder: TextEncoder,
+    dev_ids: torch.Tensor,
+    test_ids: torch.Tensor,
     settings: Mapping[str, Any],
     device: str,
-    dev_ids: torch.Tensor | None = None,
-    test_ids: torch.Tensor | None = None,
-) -> dict[str, Any]:
-    batch = int((settings.get("evaluation") or {}).get("batch_size", 256))
-    dev_ids = encoder(data.dev.texts) if dev_ids is None else dev_ids
-    test_ids = encoder(data.test.texts) if test_ids is None else test_ids
+) -> SplitReadings:
+    """Predict the dev and test provisions once each and score the test split (:func:`evaluate_multilabel`)."""
+    evaluation = settings.get("evaluation") or {}
+    batch = int(evaluation.get("batch_size", 256))
     dev = predict_probabilities(model, dev_ids, batch_size=batch, device=device).numpy()
-    test = predict_probabilities(model, test_ids, batch_size=batch, device=device).numpy()
-    threshold = (settings.get("evaluation") or {}).get("threshold", "dev-tuned")
-    return evaluate_multilabel(dev, data.dev.targets, test, data.test.targets, threshold)
+    test_logits = predict_logits(model, TensorDataset(test_ids), batch_size=batch, device=device)
+    # the sigmoid batch by batch, as predict_probabilities applies it, so the probabilities are the same
+    test = torch.cat([torch.sigmoid(chunk) for chunk in test_logits.split(batch)]).numpy()
+    threshold = evaluation.get("threshold", "dev-tuned")
+    report = evaluate_multilabel(dev, data.dev.targets, test, data.test.targets, threshold)
+    return SplitReadings(test_logits, report)
 
 
 # ---------------------------------------------------------------------------- one run
@@ -248,14 +256,13 @@ class _TextTask(RemovalTask):
         target: int,
         dev_ids: torch.Tensor,
         test_ids: torch.Tensor,
-        encoder: TextEncoder,
         perturbation: TokenReplacement,
         *,
         seed: int,
         weight_decay: float,
     ) -> None:
         self.ctx, self.data, self.train, self.loss_fn, self.target = ctx, data, train, loss, target
-        self.dev_ids, self.test_ids, self.encoder = dev_ids, test_ids, encoder
+        self.dev_ids, self.test_ids = dev_ids, test_ids
         self.perturbation = perturbation  # L-FOCI's copies replace tokens instead of adding noise
         self.weight_decay = weight_decay
         evaluation = ctx.settings.get("evaluation") or {}
@@ -270,10 +277,12 @@ class _TextTask(RemovalTask):
             np.random.default_rng([seed, _RESIDUAL_STREAM]),
         )
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
-        threshold = (self.ctx.settings.get("evaluation") or {}).get("threshold", "dev-tuned")
-        dev = predict_probabilities(model, self.dev_ids, batch_size=self.batch_size, device=self.ctx.device)
-        thresholds = decision_thresholds(dev.numpy(), self.data.dev.targets, len(self.data.labels), threshold)
+    def predict(self, model: nn.Module) -> SplitReadings:
+        return read_splits(model, self.data, self.dev_ids, self.test_ids, self.ctx.settings, self.ctx.device)
+
+    def metric_inputs(
+        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], predictions: SplitReadings
+    ) -> MetricInputs:
         return MetricInputs(
             forget=Subset(self.train, list(removed)),
             retain=Subset(self.train, kept(self.residual_pool, retain)),
@@ -282,19 +291,22 @@ class _TextTask(RemovalTask):
             loss_fn=self.loss_fn,
             l2_lambda=self.weight_decay,
             batch_size=self.batch_size,
-            score=micro_f1_at(thresholds),
+            score=micro_f1_at(np.asarray(predictions.report["thresholds"])),
             score_name="micro_f1",
             sample_losses=_SampleBCE(self.loss_fn, self.batch_size),
             confidence=label_vector_confidence,
+            test_logits=predictions.test_logits,
         )
 
     def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
+        self,
+        model: nn.Module,
+        removed: Sequence[int],
+        retain: Sequence[int],
+        reference: nn.Module | None,
+        predictions: SplitReadings,
     ) -> dict[str, Any]:
-        ctx, target = self.ctx, self.target
-        report = _evaluate(
-            model, self.data, self.encoder, ctx.settings, ctx.device, self.dev_ids, self.test_ids
-        )
+        ctx, target, report = self.ctx, self.target, predictions.report
         return {
             "micro_f1": report["micro_f1"],
             "class_f1": report["per_label_f1"][target],
@@ -360,7 +372,6 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         target,
         dev_ids,
         test_ids,
-        encoder,
         perturbation,
         seed=seed,
         weight_decay=weight_decay,
