@@ -175,6 +175,19 @@ class RemovalRun:
         }
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint as a task evaluates it: the model, the rows of the training set removed so far
+    and those kept, the model retrained without the removed rows (None: none), and what the task's
+    :meth:`RemovalTask.predict` read of the model."""
+
+    model: nn.Module
+    removed: Sequence[int]
+    retain: Sequence[int]
+    reference: nn.Module | None = None
+    predictions: Any = None
+
+
 class RemovalTask(Protocol):
     """A model family as the engine sees it.
 
@@ -195,25 +208,16 @@ class RemovalTask(Protocol):
     def predict(self, model: nn.Module) -> Any:
         """What both :meth:`metric_inputs` and :meth:`evaluate` read of a checkpoint's model (say, its
         predictions on the evaluation splits), computed once per checkpoint and handed to both as
-        ``predictions``, so that no split is predicted twice (None by default: they share nothing)."""
+        :attr:`Checkpoint.predictions`, so that no split is predicted twice (None by default)."""
         return None
 
-    def metric_inputs(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], predictions: Any = None
-    ) -> MetricInputs:
-        """What the standard checkpoint metrics are computed on (rows ``removed`` and ``retain`` of ``train``)."""
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
+        """What the standard checkpoint metrics are computed on (rows of ``train``)."""
         raise NotImplementedError(f"{type(self).__name__} does not say what its checkpoint metrics use")
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        removed: Sequence[int],
-        retain: Sequence[int],
-        reference: nn.Module | None,
-        predictions: Any = None,
-    ) -> dict[str, Any]:
-        """The task's own metrics at a checkpoint, beside the standard set (``reference``: the
-        retrained model, if any); a key of the standard set is refused."""
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        """The task's own metrics at a checkpoint, beside the standard set; a key of the standard
+        set is refused."""
         return {}
 
     def measure_before(self, model: nn.Module, forget: Dataset) -> dict[str, float]:
@@ -286,15 +290,15 @@ def _row(
 ) -> dict[str, Any]:
     """The one checkpoint row: removals, the standard metric set, the task's own metrics, engine
     fields, the window summary."""
-    predictions = task.predict(model)
+    checkpoint = Checkpoint(model, removed, retain, reference, task.predict(model))
     standard = removal_metrics(
         model,
-        task.metric_inputs(model, removed, retain, predictions),
+        task.metric_inputs(checkpoint),
         seed=[seed, SVC_STREAM, len(removed)],
         device=device,
         reference=reference,
     )
-    own = task.evaluate(model, removed, retain, reference, predictions)
+    own = task.evaluate(checkpoint)
     clash = sorted(standard.keys() & own.keys())
     if clash:
         raise ValueError(

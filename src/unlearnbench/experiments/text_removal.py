@@ -47,6 +47,7 @@ from unlearnbench.data.ledgar import LedgarData, label_index, load_ledgar
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.method_variants import Variant, find_variant, hyperparameters
 from unlearnbench.experiments.removal_engine import (
+    Checkpoint,
     Progress,
     Removal,
     RemovalPlan,
@@ -280,39 +281,32 @@ class _TextTask(RemovalTask):
     def predict(self, model: nn.Module) -> SplitReadings:
         return read_splits(model, self.data, self.dev_ids, self.test_ids, self.ctx.settings, self.ctx.device)
 
-    def metric_inputs(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], predictions: SplitReadings
-    ) -> MetricInputs:
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
+        readings: SplitReadings = checkpoint.predictions
         return MetricInputs(
-            forget=Subset(self.train, list(removed)),
-            retain=Subset(self.train, kept(self.residual_pool, retain)),
+            forget=Subset(self.train, list(checkpoint.removed)),
+            retain=Subset(self.train, kept(self.residual_pool, checkpoint.retain)),
             test=self.test,
             heldout=self.heldout,
             loss_fn=self.loss_fn,
             l2_lambda=self.weight_decay,
             batch_size=self.batch_size,
-            score=micro_f1_at(np.asarray(predictions.report["thresholds"])),
+            score=micro_f1_at(np.asarray(readings.report["thresholds"])),
             score_name="micro_f1",
             sample_losses=_SampleBCE(self.loss_fn, self.batch_size),
             confidence=label_vector_confidence,
-            test_logits=predictions.test_logits,
+            test_logits=readings.test_logits,
         )
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        removed: Sequence[int],
-        retain: Sequence[int],
-        reference: nn.Module | None,
-        predictions: SplitReadings,
-    ) -> dict[str, Any]:
-        ctx, target, report = self.ctx, self.target, predictions.report
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        target, report = self.target, checkpoint.predictions.report
+        ids, threshold = self.train.tensors[0], report["thresholds"][target]
         return {
             "micro_f1": report["micro_f1"],
             "class_f1": report["per_label_f1"][target],
             "macro_f1": report["macro_f1"],
             "forget_recall": _forget_recall(
-                model, self.train.tensors[0], removed, target, report["thresholds"][target], ctx.device
+                checkpoint.model, ids, checkpoint.removed, target, threshold, self.ctx.device
             ),
         }
 
