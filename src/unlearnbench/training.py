@@ -255,10 +255,10 @@ def fit(
     hooks = [hook for hook in (augment, *callbacks) if isinstance(hook, Resumable)]
     state = _LoopState(model, opt, generator, schedule, hooks)
     start_epoch, history, elapsed = 0, [], 0.0
-    identity = recipe_hash(
-        model, loss_fn, dataset, epochs=epochs, batch_size=batch_size, optimizer=optimizer, seed=seed,
-        drop_last=drop_last, extra=recipe, scheduler=scheduler, clip=clip, augment=augment,
-    )
+    identity = recipe_hash(model, loss_fn, dataset, {
+        "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "scheduler": scheduler, "clip": clip,
+        "augment": augment, "seed": seed, "drop_last": drop_last, "extra": recipe,
+    })  # fmt: skip
     if resume_path is not None and resume_path.exists():
         start_epoch, history, elapsed = state.restore(resume_path, identity)
     watch = Stopwatch(device)
@@ -300,37 +300,27 @@ def fit(
     return FitResult(seconds=elapsed + watch.seconds, epochs=epochs, final_loss=last_loss, history=history)
 
 
-def recipe_hash(
-    model: nn.Module,
-    loss_fn: LossFn,
-    dataset: Dataset,
-    *,
-    epochs: int,
-    batch_size: int,
-    optimizer: OptimizerSpec,
-    seed: int,
-    drop_last: bool,
-    extra: Mapping[str, Any] | None = None,
-    scheduler: SchedulerSpec | None = None,
-    clip: GradientClip | None = None,
-    augment: BatchAugment | None = None,
-) -> str:
-    """What a resume state must share with the current call to be continued from."""
+def recipe_hash(model: nn.Module, loss_fn: LossFn, dataset: Dataset, recipe: Mapping[str, Any]) -> str:
+    """What a resume state must share with the current call to be continued from: the ``recipe``
+    (:func:`fit`'s settings by name: epochs, batch size, optimiser, schedule, clipping, augmentation,
+    seed, drop_last, the caller's ``extra`` settings), the data size, the loss, the architecture and
+    the job's settings hash."""
     loss_name = getattr(loss_fn, "__qualname__", type(loss_fn).__qualname__)
+    optimizer, scheduler, clip, augment = (recipe[key] for key in ("optimizer", "scheduler", "clip", "augment"))
     return config_hash({
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
+        "epochs": int(recipe["epochs"]),
+        "batch_size": int(recipe["batch_size"]),
         "optimizer": vars(optimizer),
         "scheduler": None if scheduler is None else vars(scheduler),
         "clip": None if clip is None else vars(clip),
         "augment": None if augment is None else type(augment).__qualname__,
-        "seed": int(seed),
-        "drop_last": bool(drop_last),
+        "seed": int(recipe["seed"]),
+        "drop_last": bool(recipe["drop_last"]),
         "n_samples": len(dataset),  # type: ignore[arg-type]
         "loss": f"{getattr(loss_fn, '__module__', '')}.{loss_name}",
         "model": type(model).__qualname__,
         "parameters": {name: list(p.shape) for name, p in model.state_dict().items()},
-        "extra": dict(extra or {}),
+        "extra": dict(recipe["extra"] or {}),
         "job_settings": _JOB_SETTINGS.get(),
     })
 
