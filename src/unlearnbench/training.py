@@ -27,7 +27,7 @@ import copy
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,6 +75,10 @@ def resolve_device(requested: str = "auto") -> str:
     return requested
 
 
+#: How the optimisers are spelt in messages.
+_OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+
+
 @dataclass
 class OptimizerSpec:
     """The optimiser recipe from config: ``{name: adam|sgd|adamw, lr, weight_decay, momentum}``.
@@ -94,6 +98,16 @@ class OptimizerSpec:
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> OptimizerSpec:
         return cls(**{k: block[k] for k in ("name", "lr", "weight_decay", "momentum") if k in block})
+
+    def tuned(self, block: Mapping[str, Any], recipe: str) -> OptimizerSpec:
+        """This optimiser of a fixed recipe with the ``lr`` and ``weight_decay`` a config's ``optimizer``
+        block sets; another ``name`` there is an error naming the ``recipe`` (which fixes the optimiser)."""
+        if block and block.get("name", self.name) != self.name:
+            raise ValueError(
+                f"the {recipe} recipe uses {_OPTIMIZER_NAMES[self.name]}; got optimizer {block.get('name')!r}"
+            )
+        lr = float(block.get("lr", self.lr))
+        return replace(self, lr=lr, weight_decay=float(block.get("weight_decay", self.weight_decay)))
 
     def build(self, params: Sequence[nn.Parameter] | Any) -> torch.optim.Optimizer:
         if self.name == "adam":
