@@ -192,8 +192,8 @@ class RemovalTask(Protocol):
     """A model family as the engine sees it.
 
     A kind implements ``train``, ``loss_fn`` and ``metric_inputs``; the other members have
-    defaults that a subclass inherits (no extra metrics, no retrain, no perturbation, no
-    measurements, no window summary, no revert filter).
+    defaults that a subclass inherits (no reading shared by the two metric sides, no extra
+    metrics, no retrain, no perturbation, no measurements, no window summary, no revert filter).
     """
 
     #: the training set; the plan's indices are its rows

@@ -246,6 +246,7 @@ class _TextTask(RemovalTask):
     objective has the training weight decay (AdamW decouples it and spares biases and
     LayerNorm weights, so its residual norm is the nearest L2 reading, not AdamW's own
     stationarity). The kind adds the F1 scores of its table and the removed provisions' recall.
+    Each checkpoint predicts the dev and test splits once (:meth:`predict`) for both.
     """
 
     def __init__(
