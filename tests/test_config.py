@@ -78,3 +78,27 @@ def test_cli_reports_bad_config_and_exits_2(tmp_path, repo_root):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "n_sample" in result.stderr and "n_samples" in result.stderr
+
+
+def test_missing_default_profile_asks_for_config(tmp_path, monkeypatch, capsys, repo_root):
+    """An installed package has no checkout's config/config.yaml: without --config the CLI says which
+    file is missing and to pass --config, instead of a bare 'no such file'; with --config it runs."""
+    import unlearnbench.config as config_module
+    from unlearnbench.cli import main
+
+    missing = tmp_path / "site-packages" / "config" / "config.yaml"
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG", missing)
+    assert main(["validate-config"]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "pass --config" in err
+    with pytest.raises(ConfigError, match="pass --config"):
+        load_config()
+    assert main(["--config", str(repo_root / "config" / "config.yaml"), "validate-config"]) == 0
+    assert "valid (quick profile" in capsys.readouterr().out
+
+
+def test_checkout_default_profile_is_the_quick_one(capsys):
+    from unlearnbench.cli import main
+
+    assert main(["validate-config"]) == 0
+    assert "config.yaml: valid (quick profile" in capsys.readouterr().out

@@ -145,3 +145,14 @@ def test_ledgar_status_names_the_single_label_deviation(paper):
     config = yaml.safe_load(yaml.safe_dump(paper))
     config["experiments"]["lc-ledgar"]["data"] = {"source": "lex_glue", "top_labels": 13}
     assert "DEVIATION" in artifact.status(config) and "single-label" in artifact.status(config)
+
+
+def test_paper_profile_bounds_the_retain_set_metrics_of_the_large_kinds(paper):
+    """The text, re-ID and face kinds read their retain-set metrics (both residual gradient norms: a
+    backward pass over the kept training samples) at every checkpoint: at paper size on a sample."""
+    large = ("text-removal", "reid-removal", "face-scrubbing")
+    blocks = {n: s for n, s in paper["experiments"].items() if s["kind"] in large}
+    assert {s["kind"] for s in blocks.values()} == set(large)
+    for name, block in blocks.items():
+        sample = (block.get("evaluation") or {}).get("residual_sample")
+        assert isinstance(sample, int) and sample >= 1, f"{name}: evaluation.residual_sample is {sample!r}"

@@ -11,7 +11,14 @@ import pytest
 
 from unlearnbench.artifacts import artifact_names
 from unlearnbench.artifacts.removal_curves import VALIDATION_ACCURACY, MnistCurves, RemovalCurves
-from unlearnbench.artifacts.summaries import configured_methods, experiments_for, status_line
+from unlearnbench.artifacts.summaries import (
+    CellTable,
+    cell_record,
+    configured_methods,
+    experiments_for,
+    sorted_by,
+    status_line,
+)
 from unlearnbench.captions import FINITE_DIFFERENCE_CAVEAT
 from unlearnbench.storage import write_json
 
@@ -109,6 +116,39 @@ def test_configured_methods_keep_the_paper_order_and_name_an_unknown_one():
     assert methods_of({}) == ["foci", "lfoci"]
     with pytest.raises(ValueError, match=r"unknown codec-speed methods \['cit'\]"):
         methods_of({"methods": ["cit"]})
+
+
+def test_sorted_by_puts_known_values_in_their_order_and_unknown_ones_last():
+    table = pd.DataFrame({"experiment": ["b", "a", "a", "b", "a"], "method": ["x", "new", "y", "y", "x"]})
+    ordered = sorted_by(table, {"experiment": None, "method": ["y", "x"]})
+    assert list(zip(ordered["experiment"], ordered["method"])) == [
+        ("a", "y"),
+        ("a", "x"),
+        ("a", "new"),
+        ("b", "y"),
+        ("b", "x"),
+    ]
+    assert list(ordered.index) == [0, 1, 2, 3, 4]
+
+
+def test_a_cell_table_aggregates_the_cells_of_its_runs_over_seeds(tmp_path):
+    class Cells(CellTable):
+        name, kind = "cells", "toy"
+        keys, metrics = ("column", "row", "experiment", "method", "stand_in"), ("v",)
+
+        def cells(self, run):
+            for column, value in run["values"].items():
+                yield cell_record(run, column, "r", {"seed": run["seed"], "v": value})
+
+    files = []
+    for seed, values in enumerate(({"a": 1.0, "b": 2.0}, {"a": 3.0})):
+        files.append(tmp_path / f"seed{seed}.json")
+        write_json(files[-1], {"experiment": "e", "method": "m", "seed": seed, "values": values})
+    table = Cells().aggregate(files, {})
+    assert list(table["column"]) == ["a", "b"] and list(table["v_mean"]) == [2.0, 2.0]
+    assert list(table["n_seeds"]) == [2, 1] and not table["stand_in"].any()
+    with pytest.raises(ValueError, match="cells: no toy cell to aggregate in 0 run file"):
+        Cells().aggregate([], {})
 
 
 def mnist_run(method: str, seed: int, wd: float, rows: list[dict[str, Any]]) -> dict[str, Any]:

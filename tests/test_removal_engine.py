@@ -19,6 +19,7 @@ import unlearnbench.unlearning.reference  # noqa: F401  (retrain)
 from unlearnbench.experiments import removal_engine as engine
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.removal_engine import (
+    Checkpoint,
     Progress,
     Removal,
     RemovalPlan,
@@ -73,6 +74,8 @@ class ToyTask(RemovalTask):
         self.bad, self.value = bad, value
         self.evaluated: list[tuple[list[int], list[int], bool]] = []
         self.retrained: list[list[int]] = []
+        self.predicted: list[nn.Module] = []
+        self.handed: list[tuple[str, Any]] = []
         if retrain:
             self.retrain = self._retrain
 
@@ -80,14 +83,20 @@ class ToyTask(RemovalTask):
         self.retrained.append(list(dataset.indices))
         return Tagged(("retrained",))  # type: ignore[arg-type]
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
-        return toy_inputs(self.train, removed, retain)
+    def predict(self, model: nn.Module) -> tuple[int, ...]:
+        self.predicted.append(model)
+        return tuple(getattr(model, "removed", ()))
 
-    def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
-    ) -> dict[str, Any]:
-        self.evaluated.append((list(removed), list(retain), reference is not None))
-        return {"value": self.value, "model_removed": list(getattr(model, "removed", ()))}
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
+        self.handed.append(("metric_inputs", checkpoint.predictions))
+        return toy_inputs(self.train, checkpoint.removed, checkpoint.retain)
+
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        self.handed.append(("evaluate", checkpoint.predictions))
+        self.evaluated.append(
+            (list(checkpoint.removed), list(checkpoint.retain), checkpoint.reference is not None)
+        )
+        return {"value": self.value, "model_removed": list(getattr(checkpoint.model, "removed", ()))}
 
     def validation_accuracy(self, model: nn.Module) -> float:
         return 0.5 if self.bad in model.removed else 1.0
@@ -242,8 +251,8 @@ def test_the_protocol_default_has_no_validation_accuracy():
     class Bare(RemovalTask):
         train, loss_fn = TensorDataset(torch.zeros(N), torch.zeros(N)), staticmethod(cross_entropy_loss)
 
-        def metric_inputs(self, model, removed, retain):
-            return toy_inputs(self.train, removed, retain)
+        def metric_inputs(self, checkpoint):
+            return toy_inputs(self.train, checkpoint.removed, checkpoint.retain)
 
     with pytest.raises(ValueError, match="no validation accuracy"):
         run_removals(Tagged(), Bare(), plan(revert_drop=0.1), Recorder(), hyperparameters={}, device="cpu")
@@ -272,11 +281,19 @@ def test_every_row_carries_the_standard_set_beside_the_tasks_own_metrics():
 
 def test_a_task_metric_that_shadows_the_standard_set_is_refused():
     class Shadowing(ToyTask):
-        def evaluate(self, model, removed, retain, reference):
+        def evaluate(self, checkpoint):
             return {"mia_auc": 0.5}
 
     with pytest.raises(ValueError, match=r"Shadowing's own checkpoint metrics \['mia_auc'\]"):
         run_removals(Tagged(), Shadowing(), plan(), Recorder(), hyperparameters={}, device="cpu")
+
+
+def test_one_reading_of_each_checkpoints_model_is_handed_to_both_metric_sides():
+    task = ToyTask()
+    run_removals(Tagged(), task, plan(), Recorder(), hyperparameters={}, device="cpu")
+    assert len(task.predicted) == 3  # once per checkpoint
+    readings = [(), (5, 3), (5, 3, 8, 1)]
+    assert task.handed == [(side, r) for r in readings for side in ("metric_inputs", "evaluate")]
 
 
 def test_a_task_must_say_what_the_standard_set_uses():
@@ -424,10 +441,10 @@ class _Losses:
     def __init__(self, train: TensorDataset, test: TensorDataset) -> None:
         self.train, self.test = train, test
 
-    def metric_inputs(self, model, removed, retain):
+    def metric_inputs(self, checkpoint):
         return MetricInputs(
-            forget=Subset(self.train, list(removed)),
-            retain=Subset(self.train, list(retain)),
+            forget=Subset(self.train, list(checkpoint.removed)),
+            retain=Subset(self.train, list(checkpoint.retain)),
             test=self.test,
             heldout=self.test,
             loss_fn=cross_entropy_loss,
@@ -435,12 +452,11 @@ class _Losses:
         )
 
     @torch.no_grad()
-    def evaluate(self, model, removed, retain, reference=None):
+    def evaluate(self, checkpoint):
+        model, removed, retain = checkpoint.model, list(checkpoint.removed), list(checkpoint.retain)
         x, y = self.train.tensors
-        row = {"retain_loss": float(cross_entropy_loss(model, (x[list(retain)], y[list(retain)])))}
-        row["forget_loss"] = (
-            float(cross_entropy_loss(model, (x[list(removed)], y[list(removed)]))) if removed else None
-        )
+        row = {"retain_loss": float(cross_entropy_loss(model, (x[retain], y[retain])))}
+        row["forget_loss"] = float(cross_entropy_loss(model, (x[removed], y[removed]))) if removed else None
         return row
 
 

@@ -16,6 +16,7 @@ from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.method_variants import find_variant, variants
 from unlearnbench.experiments.text_removal import removal_candidates
 from unlearnbench.metrics.removal import metric_names
+from unlearnbench.models import load_model
 from unlearnbench.models.text import DistilBertMultilabel, MultilabelBCE, TextEncoder, train_wordpiece
 from unlearnbench.newton.activations import perturbed_activations
 from unlearnbench.newton.slices import slice_layers
@@ -202,6 +203,37 @@ def test_pretrain_run_aggregate_draw(tmp_path, monkeypatch):
         isinstance(r.perturbation, TokenReplacement) and r.perturbation.n_tokens == 2 for r in requests
     )
     assert all("tokens_replaced" not in r.hyperparameters for r in requests)
+
+
+def test_each_checkpoint_predicts_the_dev_and_test_splits_once(tmp_path, monkeypatch):
+    """The standard metric set and the kind's own F1 scores share one prediction of each split."""
+    settings = _settings()
+    config = {"profile": "t7", "seeds": [0], "experiments": {"led": settings}}
+    kind = get_kind("text-removal")
+    ctx = RunContext("led", settings, config, tmp_path / "results", tmp_path / "data", "cpu")
+    kind.pretrain(ctx, ModelRef("original", 0), ctx.model_path(ModelRef("original", 0)))
+    encoded: list[torch.Tensor] = []  # train, dev, test: in the order the run encodes them
+    batches: list[int] = []  # the storage each forward pass reads
+
+    class RecordingEncoder(TextEncoder):
+        def __call__(self, texts):
+            encoded.append(super().__call__(texts))
+            return encoded[-1]
+
+    def load_watched(path, device):
+        model, meta = load_model(path, device)
+        model.register_forward_pre_hook(
+            lambda module, args: batches.append(args[0].untyped_storage().data_ptr())
+        )
+        return model, meta
+
+    monkeypatch.setattr(text_removal, "TextEncoder", RecordingEncoder)
+    monkeypatch.setattr(text_removal, "load_model", load_watched)
+    payload = kind.run(ctx, "lcodec_eps10_governing-laws", 0, tmp_path / "run.json")
+    checkpoints = len(payload["checkpoints"])
+    dev, test = (ids.untyped_storage().data_ptr() for ids in encoded[1:3])
+    assert len(encoded[1]) <= 256 and len(encoded[2]) <= 256  # one evaluation batch per split
+    assert batches.count(dev) == checkpoints and batches.count(test) == checkpoints
 
 
 def test_text_runs_take_their_method_from_the_registry(tmp_path):

@@ -91,6 +91,15 @@ def test_no_decay_groups_leave_biases_undecayed():
     assert len(OptimizerSpec("adamw", 0.1).build_for(model).param_groups) == 1
 
 
+def test_a_fixed_recipes_optimiser_takes_only_rate_and_decay_from_the_config():
+    base = OptimizerSpec("adamw", 5e-5, weight_decay=0.01, decay_bias_and_norm=False)
+    tuned = base.tuned({"name": "adamw", "lr": 1e-3}, "DistilBERT")
+    assert tuned == OptimizerSpec("adamw", 1e-3, weight_decay=0.01, decay_bias_and_norm=False)
+    assert base.lr == 5e-5  # the recipe's own optimiser is left as it was
+    with pytest.raises(ValueError, match="the DistilBERT recipe uses AdamW; got optimizer 'adam'"):
+        base.tuned({"name": "adam"}, "DistilBERT")
+
+
 def test_random_flip_flips_whole_images_from_its_own_generator():
     images = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 4)
     flip = RandomFlip(0)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from unlearnbench.config import DEFAULT_CONFIG, ConfigError, load_config
+from unlearnbench.config import ConfigError, default_config, load_config
 
 #: Filled by :func:`main` when ``--config`` is a job config: the file's scope and expected inputs.
 _JOB: dict[str, Any] = {}
@@ -248,7 +248,11 @@ def cmd_methods(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unlearnbench", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="profile config (YAML or the resolved JSON); default: %(default)s")
+    parser.add_argument(
+        "--config",
+        help="profile config (YAML or the resolved JSON); default: config/config.yaml of the checkout "
+        "(an installed package has none: then --config is required)",
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, func, help_text: str) -> argparse.ArgumentParser:
@@ -328,9 +332,13 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = read_config(args.config) if getattr(args, "needs_config", True) else {}
+        if getattr(args, "needs_config", True):
+            args.config = args.config or str(default_config())
+            config = read_config(args.config)
+        else:
+            config = {}
     except ConfigError as exc:
-        print(f"{args.config}: {exc}", file=sys.stderr)
+        print(f"{args.config or 'unlearnbench'}: {exc}", file=sys.stderr)
         return 2
     try:
         args.func(args, config)

@@ -29,6 +29,8 @@ from referencing.jsonschema import DRAFT202012
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
+#: The quick profile of a checkout (``src/unlearnbench`` -> ``config/config.yaml``); an installed
+#: package has no such file, so outside a checkout every command names its profile with ``--config``.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 #: Where the shipped schemas live in the package, and the base URI their ``$ref``s resolve
@@ -113,9 +115,24 @@ def load_schema() -> tuple[dict[str, Any], Registry]:
     return schema, registry
 
 
+def default_config() -> Path:
+    """The checkout's quick profile, or a :class:`ConfigError` naming it and ``--config`` when it is absent.
+
+    Inside a checkout the quick profile is the default; an installed package has no
+    ``config/`` folder beside it, and guessing another file would run the wrong profile.
+    """
+    if not DEFAULT_CONFIG.is_file():
+        raise ConfigError(
+            f"no config given, and the default profile {DEFAULT_CONFIG} does not exist (it is part of a "
+            "checkout of unlearnbench, not of the installed package): pass --config <profile.yaml>"
+        )
+    return DEFAULT_CONFIG
+
+
 def load_config(path: str | Path | None = None) -> dict[str, Any]:
-    """Read a profile file and validate it; the result is what Snakemake's ``config`` holds."""
-    config = load_yaml(path or DEFAULT_CONFIG)
+    """Read a profile file (None: :func:`default_config`) and validate it; the result is what
+    Snakemake's ``config`` holds."""
+    config = load_yaml(path or default_config())
     validate_config(config)
     return config
 

@@ -18,13 +18,14 @@ is. A reading block runs only the methods its choice changes; the other rows (BE
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from unlearnbench.artifacts.base import RunSpec
+from unlearnbench.artifacts.summaries import run_grid
 from unlearnbench.config import load_yaml
 from unlearnbench.experiments.base import check_reading_block, pretraining_owner
 
@@ -76,28 +77,37 @@ def _experiment_of(path: Path) -> str:
     return Path(path).parts[-3]
 
 
+def configured_methods(settings: Mapping[str, Any]) -> list[str]:
+    """A block's runs are the methods it configures (the default of :class:`ReadingsTable`)."""
+    return list(settings["methods"])
+
+
 class ReadingsTable:
     """One readings artifact: ``base`` is the paper artifact whose aggregation makes each reading's
-    table (``base_of(config, default block)``); ``block_runs(config, name)`` lists a block's runs;
-    ``summary(table)`` picks the numbers shown; ``remap(table, value)`` turns the default runs'
-    table into a ``reuses_default_runs`` reading's."""
+    table (``base_of(config, default block)``); ``methods(settings)`` names a block's runs (every
+    seed of each); ``summary(table)`` picks the numbers shown; ``remap(table, value)`` turns the
+    default runs' table into a ``reuses_default_runs`` reading's. ``paper`` is also the paper's
+    key in ``config/readings.yaml``."""
 
     def __init__(
         self,
         name: str,
         paper: str,
-        paper_key: str,
         title: str,
         kind: str,
         base_of: Callable[[Mapping[str, Any], str], Any],
-        block_runs: Callable[[Mapping[str, Any], str], list[RunSpec]],
         summary: Callable[[pd.DataFrame], dict[str, float]],
+        methods: Callable[[Mapping[str, Any]], Iterable[str]] = configured_methods,
         remap: Callable[[pd.DataFrame, str], pd.DataFrame] | None = None,
         figure_columns: Sequence[str] = (),
     ) -> None:
         self.figure_columns = list(figure_columns)
-        self.name, self.paper, self.paper_key, self.title, self.kind = name, paper, paper_key, title, kind
-        self.base_of, self.block_runs, self.summary, self.remap = base_of, block_runs, summary, remap
+        self.name, self.paper, self.title, self.kind = name, paper, title, kind
+        self.base_of, self.summary, self.methods, self.remap = base_of, summary, methods, remap
+
+    def block_runs(self, config: Mapping[str, Any], name: str) -> list[RunSpec]:
+        """Every run of one block: its :attr:`methods`, each with every seed."""
+        return run_grid(config, {name: config["experiments"][name]}, self.methods)
 
     # ------------------------------------------------------------------ which runs
 
@@ -114,7 +124,7 @@ class ReadingsTable:
         files: dict[str, list[Path]] = {}
         for path in map(Path, run_files):
             files.setdefault(_experiment_of(path), []).append(path)
-        choices = (load_readings(config.get("readings", READINGS_FILE)).get(self.paper_key) or {}).get(
+        choices = (load_readings(config.get("readings", READINGS_FILE)).get(self.paper) or {}).get(
             "choices", []
         )
         blocks = reading_blocks(config, self.kind)

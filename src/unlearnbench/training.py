@@ -27,7 +27,7 @@ import copy
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,6 +75,10 @@ def resolve_device(requested: str = "auto") -> str:
     return requested
 
 
+#: How the optimisers are spelt in messages.
+_OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+
+
 @dataclass
 class OptimizerSpec:
     """The optimiser recipe from config: ``{name: adam|sgd|adamw, lr, weight_decay, momentum}``.
@@ -94,6 +98,16 @@ class OptimizerSpec:
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> OptimizerSpec:
         return cls(**{k: block[k] for k in ("name", "lr", "weight_decay", "momentum") if k in block})
+
+    def tuned(self, block: Mapping[str, Any], recipe: str) -> OptimizerSpec:
+        """This optimiser of a fixed recipe with the ``lr`` and ``weight_decay`` a config's ``optimizer``
+        block sets; another ``name`` there is an error naming the ``recipe`` (which fixes the optimiser)."""
+        if block and block.get("name", self.name) != self.name:
+            raise ValueError(
+                f"the {recipe} recipe uses {_OPTIMIZER_NAMES[self.name]}; got optimizer {block.get('name')!r}"
+            )
+        lr = float(block.get("lr", self.lr))
+        return replace(self, lr=lr, weight_decay=float(block.get("weight_decay", self.weight_decay)))
 
     def build(self, params: Sequence[nn.Parameter] | Any) -> torch.optim.Optimizer:
         if self.name == "adam":
@@ -255,10 +269,10 @@ def fit(
     hooks = [hook for hook in (augment, *callbacks) if isinstance(hook, Resumable)]
     state = _LoopState(model, opt, generator, schedule, hooks)
     start_epoch, history, elapsed = 0, [], 0.0
-    identity = recipe_hash(
-        model, loss_fn, dataset, epochs=epochs, batch_size=batch_size, optimizer=optimizer, seed=seed,
-        drop_last=drop_last, extra=recipe, scheduler=scheduler, clip=clip, augment=augment,
-    )
+    identity = recipe_hash(model, loss_fn, dataset, {
+        "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "scheduler": scheduler, "clip": clip,
+        "augment": augment, "seed": seed, "drop_last": drop_last, "extra": recipe,
+    })  # fmt: skip
     if resume_path is not None and resume_path.exists():
         start_epoch, history, elapsed = state.restore(resume_path, identity)
     watch = Stopwatch(device)
@@ -300,37 +314,27 @@ def fit(
     return FitResult(seconds=elapsed + watch.seconds, epochs=epochs, final_loss=last_loss, history=history)
 
 
-def recipe_hash(
-    model: nn.Module,
-    loss_fn: LossFn,
-    dataset: Dataset,
-    *,
-    epochs: int,
-    batch_size: int,
-    optimizer: OptimizerSpec,
-    seed: int,
-    drop_last: bool,
-    extra: Mapping[str, Any] | None = None,
-    scheduler: SchedulerSpec | None = None,
-    clip: GradientClip | None = None,
-    augment: BatchAugment | None = None,
-) -> str:
-    """What a resume state must share with the current call to be continued from."""
+def recipe_hash(model: nn.Module, loss_fn: LossFn, dataset: Dataset, recipe: Mapping[str, Any]) -> str:
+    """What a resume state must share with the current call to be continued from: the ``recipe``
+    (:func:`fit`'s settings by name: epochs, batch size, optimiser, schedule, clipping, augmentation,
+    seed, drop_last, the caller's ``extra`` settings), the data size, the loss, the architecture and
+    the job's settings hash."""
     loss_name = getattr(loss_fn, "__qualname__", type(loss_fn).__qualname__)
+    optimizer, scheduler, clip, augment = (recipe[key] for key in ("optimizer", "scheduler", "clip", "augment"))
     return config_hash({
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
+        "epochs": int(recipe["epochs"]),
+        "batch_size": int(recipe["batch_size"]),
         "optimizer": vars(optimizer),
         "scheduler": None if scheduler is None else vars(scheduler),
         "clip": None if clip is None else vars(clip),
         "augment": None if augment is None else type(augment).__qualname__,
-        "seed": int(seed),
-        "drop_last": bool(drop_last),
+        "seed": int(recipe["seed"]),
+        "drop_last": bool(recipe["drop_last"]),
         "n_samples": len(dataset),  # type: ignore[arg-type]
         "loss": f"{getattr(loss_fn, '__module__', '')}.{loss_name}",
         "model": type(model).__qualname__,
         "parameters": {name: list(p.shape) for name, p in model.state_dict().items()},
-        "extra": dict(extra or {}),
+        "extra": dict(recipe["extra"] or {}),
         "job_settings": _JOB_SETTINGS.get(),
     })
 

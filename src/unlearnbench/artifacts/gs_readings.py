@@ -15,21 +15,14 @@ import numpy as np
 import pandas as pd
 
 from unlearnbench.artifacts import gs_table1
-from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.summaries import run_grid
 from unlearnbench.readings import FID_SPACE_OF, ReadingsTable
 
 SHOWN = ("fratio", "IS", "FID", "time")
 
 
-def block_runs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
+def block_methods(settings: Mapping[str, Any]) -> list[str]:
     """A block's runs; a reading block skips BEFORE (the same model and evaluation as its default's)."""
-    settings = config["experiments"][name]
-    return run_grid(
-        config,
-        {name: settings},
-        lambda s: [m for m in gs_table1.methods_of(s) if not (s.get("reading") and m == "before")],
-    )
+    return [m for m in gs_table1.methods_of(settings) if not (settings.get("reading") and m == "before")]
 
 
 def summary(table: pd.DataFrame) -> dict[str, float]:
@@ -54,12 +47,11 @@ def fid_in_space(table: pd.DataFrame, value: str) -> pd.DataFrame:
 ARTIFACT = ReadingsTable(
     name="gs-readings",
     paper="gradient-surgery",
-    paper_key="gradient-surgery",
     title="Gradient surgery, Table 1 (MNIST138) under each reading of the text",
     kind="generative-unlearning",
     base_of=lambda config, default: gs_table1.ARTIFACT,
-    block_runs=block_runs,
     summary=summary,
+    methods=block_methods,
     remap=fid_in_space,
     figure_columns=(
         "BEFORE fratio",

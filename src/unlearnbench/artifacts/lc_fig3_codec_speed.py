@@ -8,72 +8,47 @@ log scale as the paper's figure. The table has one row per (attribute, method) w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.figures import figure_heading, finish_figure, plt
-from unlearnbench.artifacts.summaries import (
-    configured_methods,
-    experiments_for,
-    read_runs,
-    run_grid,
-    status_line,
-    summarise,
-)
+from unlearnbench.artifacts.summaries import CellTable, cell_record, configured_methods, sorted_by
 from unlearnbench.experiments.codec_speed import METHODS
 
-KIND = "codec-speed"
 LABELS = {"foci": "FOCI (CODEC)", "lfoci": "L-FOCI (L-CODEC)"}
 
 
-methods_of = configured_methods(METHODS, KIND)
-
-
-class LcFig3CodecSpeed:
+class LcFig3CodecSpeed(CellTable):
     name = "lc-fig3-codec-speed"
+    kind = "codec-speed"
     paper = "l-codec"
     title = "L-CODEC, Fig. 3/9: FOCI vs L-FOCI run time per CelebA attribute"
+    methods = staticmethod(configured_methods(METHODS, "codec-speed"))
 
-    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return run_grid(config, experiments_for(config, KIND), methods_of)
+    keys = ("experiment", "row", "column", "method", "stand_in", "n_rows")
+    metrics = ("seconds", "n_selected")
 
-    def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
-        records = []
-        for run in read_runs(run_files):
-            m = run["metrics"]
-            for attribute, cell in m["per_attribute"].items():
-                if "seconds" not in cell:
-                    continue  # constant in that subsample
-                records.append(
-                    {
-                        "column": run["method"],
-                        "row": attribute,
-                        "experiment": run["experiment"],
-                        "method": run["method"],
-                        "stand_in": bool(run.get("stand_in", False)),
-                        "n_rows": int(m["n_rows"]),
-                        "seed": run["seed"],
-                        "seconds": float(cell["seconds"]),
-                        "n_selected": len(cell["selected"]),
-                    }
-                )
-        if not records:
-            raise ValueError("no codec-speed runs with timed attributes to aggregate")
-        frame = pd.DataFrame.from_records(records)
-        keys = ["experiment", "row", "column", "method", "stand_in", "n_rows"]
-        table = summarise(frame, keys, ["seconds", "n_selected"])
-        attribute_order = list(dict.fromkeys(frame["row"]))
-        table["_a"] = table["row"].map(attribute_order.index)
-        table["_m"] = table["method"].map(lambda x: METHODS.index(x) if x in METHODS else len(METHODS))
-        return (
-            table.sort_values(["experiment", "_a", "_m"], kind="stable")
-            .drop(columns=["_a", "_m"])
-            .reset_index(drop=True)
+    def cells(self, run: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+        m = run["metrics"]
+        for attribute, cell in m["per_attribute"].items():
+            if "seconds" not in cell:
+                continue  # constant in that subsample
+            fields = {
+                "n_rows": int(m["n_rows"]),
+                "seed": run["seed"],
+                "seconds": float(cell["seconds"]),
+                "n_selected": len(cell["selected"]),
+            }
+            yield cell_record(run, run["method"], attribute, fields)
+
+    def order(self, table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+        """By experiment, then attribute in the runs' order, then method in the figure's order."""
+        return sorted_by(
+            table, {"experiment": None, "row": list(dict.fromkeys(frame["row"])), "method": METHODS}
         )
 
     def markdown(self, table: pd.DataFrame) -> str:
@@ -117,18 +92,13 @@ class LcFig3CodecSpeed:
             ax.legend(fontsize=8)
         finish_figure(fig, figure_heading(self.title, config), table, outputs)
 
-    def status(self, config: Mapping[str, Any]) -> str:
-        return status_line(experiments_for(config, KIND), describe)
-
-
-def describe(name: str, settings: Mapping[str, Any]) -> str:
-    what = {
-        "celeba": "CelebA list_attr_celeba.txt",
-        "auto": "CelebA list_attr_celeba.txt if already present, else a STAND-IN generated table",
-    }.get(settings.get("source", "celeba"), "STAND-IN generated attribute table")
-    return (
-        f"{name}: {what}, n_rows={settings.get('n_rows')}, attributes={settings.get('attributes') or 'all'}"
-    )
+    def describe(self, name: str, settings: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+        what = {
+            "celeba": "CelebA list_attr_celeba.txt",
+            "auto": "CelebA list_attr_celeba.txt if already present, else a STAND-IN generated table",
+        }.get(settings.get("source", "celeba"), "STAND-IN generated attribute table")
+        attributes = settings.get("attributes") or "all"
+        return f"{name}: {what}, n_rows={settings.get('n_rows')}, attributes={attributes}"
 
 
 ARTIFACT = LcFig3CodecSpeed()

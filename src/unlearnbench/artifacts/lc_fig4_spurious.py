@@ -17,11 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.figures import figure_heading, finish_figure, seed_count
-from unlearnbench.artifacts.summaries import experiments_for, read_runs, run_grid, status_line, summarise
+from unlearnbench.artifacts.summaries import KindArtifact, read_runs, summarise
 
-KIND = "spurious-features"
 LABELS = {
     "all": "all attributes",
     "random": "random subset",
@@ -30,13 +28,15 @@ LABELS = {
 }
 
 
-class LcFig4Spurious:
+class LcFig4Spurious(KindArtifact):
     name = "lc-fig4-spurious"
+    kind = "spurious-features"
     paper = "l-codec"
     title = "L-CODEC Fig. 4: gradient-reversal regularisation for CelebA No_Beard"
 
-    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return run_grid(config, experiments_for(config, KIND), lambda s: s.get("regularisations") or [])
+    def methods(self, settings: Mapping[str, Any]) -> list[str]:
+        """The run names are the regularisations."""
+        return list(settings.get("regularisations") or [])
 
     def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
         records = []
@@ -121,14 +121,10 @@ class LcFig4Spurious:
         axes[0][0].legend(fontsize=6, loc="lower left")
         finish_figure(fig, figure_heading(self.title, config, f"{seed_count(table)} seed(s)"), table, outputs)
 
-    def status(self, config: Mapping[str, Any]) -> str:
-        return status_line(experiments_for(config, KIND), describe)
-
-
-def describe(name: str, settings: Mapping[str, Any]) -> str:
-    source = (settings.get("data") or {}).get("source", "standin")
-    data = "STAND-IN: synthetic faces in CelebA's format" if source == "standin" else "CelebA"
-    return f"{name} ({data}; target {settings.get('target')}; {', '.join(settings.get('regularisations') or [])})"
+    def describe(self, name: str, settings: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+        source = (settings.get("data") or {}).get("source", "standin")
+        data = "STAND-IN: synthetic faces in CelebA's format" if source == "standin" else "CelebA"
+        return f"{name} ({data}; target {settings.get('target')}; {', '.join(self.methods(settings))})"
 
 
 ARTIFACT = LcFig4Spurious()

@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.summaries import run_grid
 from unlearnbench.readings import ReadingsTable
 
 SHOWN = (
@@ -27,10 +25,6 @@ SHOWN = (
     "noise_sigma",
     "seconds_per_removal",
 )
-
-
-def block_runs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
-    return run_grid(config, {name: config["experiments"][name]}, lambda settings: settings["methods"])
 
 
 def base_of(config: Mapping[str, Any], default: str) -> Any:
@@ -56,10 +50,8 @@ def summary(table: pd.DataFrame) -> dict[str, float]:
 ARTIFACT = ReadingsTable(
     name="lc-readings",
     paper="l-codec",
-    paper_key="l-codec",
     title="L-CODEC, MNIST removal curves under each reading of the text (end points)",
     kind="sequential-removal",
     base_of=base_of,
-    block_runs=block_runs,
     summary=summary,
 )

@@ -9,69 +9,45 @@ seeds of ``tpr``, ``fpr`` and ``seconds``. L-FOCI on raw data is not applicable 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from unlearnbench.artifacts.base import RunSpec
 from unlearnbench.artifacts.figures import figure_heading, finish_figure, plt
-from unlearnbench.artifacts.summaries import (
-    configured_methods,
-    experiments_for,
-    read_runs,
-    run_grid,
-    status_line,
-    summarise,
-)
+from unlearnbench.artifacts.summaries import CellTable, cell_record, configured_methods, sorted_by
 from unlearnbench.experiments.bullseye import INPUTS, METHODS, resolved_settings
 
-KIND = "bullseye"
 METRICS = ("tpr", "fpr", "seconds")
 ROW_LABELS = {"cit-baseline": "[44]", "lcodec-cit": "L-CODEC + CIT", "lcodec-lfoci": "L-CODEC + L-FOCI"}
 COLUMN_LABELS = {"raw": "Raw Data", "feature-maps": "Feature Maps"}
 
 
-methods_of = configured_methods(METHODS, KIND)
-
-
-class LcTable1Bullseye:
+class LcTable1Bullseye(CellTable):
     name = "lc-table1-bullseye"
+    kind = "bullseye"
     paper = "l-codec"
     title = "L-CODEC, Table 1: 3D-Bullseye Markov blanket identification (TPR, FPR, time)"
+    methods = staticmethod(configured_methods(METHODS, "bullseye"))
 
-    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return run_grid(config, experiments_for(config, KIND), methods_of)
+    keys = ("column", "row", "experiment", "method", "stand_in", "n_samples", "applicable")
+    metrics = METRICS
 
-    def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
-        records = []
-        for run in read_runs(run_files):
-            for column, cell in run["metrics"].items():
-                records.append(
-                    {
-                        "column": column,
-                        "row": ROW_LABELS.get(run["method"], run["method"]),
-                        "experiment": run["experiment"],
-                        "method": run["method"],
-                        "stand_in": bool(run.get("stand_in", False)),
-                        "n_samples": run["settings"]["n_samples"],
-                        "applicable": bool(cell.get("applicable", True)),
-                        "seed": run["seed"],
-                        **{m: (np.nan if cell.get(m) is None else float(cell[m])) for m in METRICS},
-                    }
-                )
-        if not records:
-            raise ValueError("no bullseye runs to aggregate")
-        frame = pd.DataFrame.from_records(records)
-        keys = ["column", "row", "experiment", "method", "stand_in", "n_samples", "applicable"]
-        table = summarise(frame, keys, METRICS)
-        table["_c"] = table["column"].map(lambda c: INPUTS.index(c) if c in INPUTS else len(INPUTS))
-        table["_r"] = table["method"].map(lambda m: METHODS.index(m) if m in METHODS else len(METHODS))
-        return (
-            table.sort_values(["_c", "_r"], kind="stable").drop(columns=["_c", "_r"]).reset_index(drop=True)
-        )
+    def cells(self, run: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+        for column, cell in run["metrics"].items():
+            fields = {
+                "n_samples": run["settings"]["n_samples"],
+                "applicable": bool(cell.get("applicable", True)),
+                "seed": run["seed"],
+                **{m: (np.nan if cell.get(m) is None else float(cell[m])) for m in METRICS},
+            }
+            yield cell_record(run, column, ROW_LABELS.get(run["method"], run["method"]), fields)
+
+    def order(self, table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+        """The paper's: inputs as its columns, methods as its rows."""
+        return sorted_by(table, {"column": INPUTS, "method": METHODS})
 
     def markdown(self, table: pd.DataFrame) -> str:
         """The paper's layout: one row per method, TPR / FPR / Time (s) under each input."""
@@ -124,16 +100,12 @@ class LcTable1Bullseye:
                 ax.set_title(f"{COLUMN_LABELS.get(column, column)}: {label}", fontsize=9)
         finish_figure(fig, figure_heading(self.title, config), table, outputs)
 
-    def status(self, config: Mapping[str, Any]) -> str:
-        return status_line(experiments_for(config, KIND), describe)
-
-
-def describe(name: str, settings: Mapping[str, Any]) -> str:
-    s = resolved_settings(settings)
-    return (
-        f"{name}: generated 3D-Bullseye, n={s['n_samples']}, {s['n_trials']} permutations, "
-        f"inputs {', '.join(s['inputs'])}, methods {', '.join(methods_of(settings))}"
-    )
+    def describe(self, name: str, settings: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+        s = resolved_settings(settings)
+        return (
+            f"{name}: generated 3D-Bullseye, n={s['n_samples']}, {s['n_trials']} permutations, "
+            f"inputs {', '.join(s['inputs'])}, methods {', '.join(self.methods(settings))}"
+        )
 
 
 def _cell(mean: float, std: float, n: int) -> str:

@@ -17,15 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from unlearnbench.artifacts.base import RunSpec
-from unlearnbench.artifacts.summaries import (
-    experiments_for,
-    read_runs,
-    run_grid,
-    seeds_of,
-    status_line,
-    summarise,
-)
+from unlearnbench.artifacts.summaries import KindArtifact, read_runs, seeds_of, summarise
 from unlearnbench.experiments.cifar_zoo import model_label
 from unlearnbench.experiments.method_variants import variants
 from unlearnbench.experiments.sequential_removal import WINDOW_METRICS
@@ -74,10 +66,11 @@ CURVE_METRICS = with_standard_set(
 )
 
 
-class RemovalCurves:
+class RemovalCurves(KindArtifact):
     """An artifact whose table is the mean, std and n over seeds of checkpoint metrics.
 
-    A subclass names the experiment ``kind`` it reads, the table's ``keys`` (what tells one
+    A subclass names the experiment ``kind`` it reads (runs and status line as every
+    :class:`~unlearnbench.artifacts.summaries.KindArtifact`), the table's ``keys`` (what tells one
     point of a curve from another; a key not made by :meth:`derived` is the run field of that
     name) and its ``metrics``; it adds ``describe`` (its part of the status line) and ``draw``.
     The rest are choices with a default: ``by_artifact_key`` (read only the blocks whose
@@ -104,15 +97,8 @@ class RemovalCurves:
 
     # ------------------------------------------------------------------ which runs
 
-    def experiments(self, config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-        return experiments_for(config, self.kind, self.name if self.by_artifact_key else None)
-
     def methods(self, settings: Mapping[str, Any]) -> Iterable[str]:
-        """The run names (methods, or method variants) of one block that this artifact reads."""
         return [m for m in settings["methods"] if m not in self.skipped_methods]
-
-    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
-        return run_grid(config, self.experiments(config), self.methods)
 
     # ------------------------------------------------------------------ the table
 
@@ -151,14 +137,7 @@ class RemovalCurves:
             table.insert(0, "column", table[self.column])
         return table.sort_values(list(self.order), kind="stable") if self.order else table
 
-    # ------------------------------------------------------------------ status and drawing
-
-    def describe(self, name: str, settings: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-        """This block's part of the status line: its data (stand-in or not), size and methods."""
-        raise NotImplementedError
-
-    def status(self, config: Mapping[str, Any]) -> str:
-        return status_line(self.experiments(config), lambda name, s: self.describe(name, s, config))
+    # ------------------------------------------------------------------ drawing
 
     def save(
         self,

@@ -1,7 +1,8 @@
 """Reading run files and summarising them over seeds: the table side every artifact shares.
 
 Also which runs an artifact reads (:func:`experiments_for`, :func:`run_grid`) and its status
-line (:func:`status_line`), so that an artifact module states only what is its own.
+line (:func:`status_line`), both put together once in :class:`KindArtifact`, so that an
+artifact module states only what is its own.
 """
 
 from __future__ import annotations
@@ -85,6 +86,91 @@ def status_line(
         return NOT_CONFIGURED
     line = "configured: " + "; ".join(describe(name, settings) for name, settings in experiments.items())
     return with_hessian_note(line, experiments)
+
+
+class KindArtifact:
+    """An artifact drawn from the experiments of one ``kind``: its runs are every method and seed of
+    each block (:func:`run_grid`), its status line one :meth:`describe` per block (:func:`status_line`).
+
+    A subclass sets ``name`` and ``kind`` and says :meth:`methods` (which runs of a block it
+    reads) and :meth:`describe`; ``by_artifact_key`` reads only the blocks whose ``artifact`` key
+    names this artifact (kinds that feed several figures), else every block of the kind.
+    """
+
+    name: str
+    kind: str
+    by_artifact_key = False
+
+    def experiments(self, config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        return experiments_for(config, self.kind, self.name if self.by_artifact_key else None)
+
+    def methods(self, settings: Mapping[str, Any]) -> Iterable[str]:
+        """The run names (methods, method variants, ...) of one block that this artifact reads."""
+        raise NotImplementedError
+
+    def runs(self, config: Mapping[str, Any]) -> list[RunSpec]:
+        return run_grid(config, self.experiments(config), self.methods)
+
+    def describe(self, name: str, settings: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+        """This block's part of the status line: its data (stand-in or not), size and methods."""
+        raise NotImplementedError
+
+    def status(self, config: Mapping[str, Any]) -> str:
+        return status_line(self.experiments(config), lambda name, s: self.describe(name, s, config))
+
+
+class CellTable(KindArtifact):
+    """A :class:`KindArtifact` whose table is the mean, std and n over seeds of the cells its runs give.
+
+    A subclass says what a run's cells are (:meth:`cells`, each built with :func:`cell_record`),
+    which fields tell one cell from another (``keys``) and which are averaged (``metrics``), and
+    may put the table in the paper's order (:meth:`order`, e.g. with :func:`sorted_by`).
+    """
+
+    keys: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+    def cells(self, run: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+        """The run's cells before averaging (with the seed among their fields)."""
+        raise NotImplementedError
+
+    def order(self, table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+        """The table in the order it is shown (``frame``: the cells before averaging); as grouped by default."""
+        return table
+
+    def aggregate(self, run_files: Sequence[Path], config: Mapping[str, Any]) -> pd.DataFrame:
+        records = [cell for run in read_runs(run_files) for cell in self.cells(run)]
+        if not records:
+            raise ValueError(f"{self.name}: no {self.kind} cell to aggregate in {len(run_files)} run file(s)")
+        frame = pd.DataFrame.from_records(records)
+        return self.order(summarise(frame, self.keys, self.metrics), frame)
+
+
+def sorted_by(table: pd.DataFrame, orders: Mapping[str, Sequence[Any] | None]) -> pd.DataFrame:
+    """``table`` stably sorted by each column of ``orders`` in turn: by the position of its value in
+    the given sequence (a value not in it after all that are), or by the value itself where None."""
+
+    def rank(column: pd.Series) -> pd.Series:
+        known = orders[str(column.name)]
+        if known is None:
+            return column
+        known = list(known)
+        return column.map(lambda value: known.index(value) if value in known else len(known))
+
+    return table.sort_values(list(orders), key=rank, kind="stable").reset_index(drop=True)
+
+
+def cell_record(run: Mapping[str, Any], column: str, row: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """One row before averaging of a table that the comparison report reads by ``column`` and ``row``:
+    those two, the run's experiment, method and stand-in flag, then ``fields``."""
+    return {
+        "column": column,
+        "row": row,
+        "experiment": run["experiment"],
+        "method": run["method"],
+        "stand_in": bool(run.get("stand_in", False)),
+        **fields,
+    }
 
 
 def configured_methods(known: Sequence[str], kind: str) -> Callable[[Mapping[str, Any]], list[str]]:

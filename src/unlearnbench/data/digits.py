@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from unlearnbench.data.download import md5sum
 from unlearnbench.data.registry import DatasetRef, PreparedData
-from unlearnbench.data.subsets import encode_labels, stratified_split
+from unlearnbench.data.subsets import stratified_split
 
 KIND = "digits"
 BUILTIN = "digits"
@@ -45,15 +44,12 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
     images = (np.asarray(bunch.images, dtype=np.float32) / PIXEL_MAX)[:, None, :, :]
     labels = np.asarray(bunch.target, dtype=np.int64)
     train_idx, test_idx = stratified_split(labels, TEST_FRACTION, source="scikit-learn digits")
-    values, train_codes, test_codes = encode_labels(
-        labels[train_idx], labels[test_idx], source="scikit-learn digits"
-    )
-    return PreparedData(
-        train_images=torch.from_numpy(np.ascontiguousarray(images[train_idx])),
-        train_labels=train_codes,
-        test_images=torch.from_numpy(np.ascontiguousarray(images[test_idx])),
-        test_labels=test_codes,
-        label_values=values,
+    return PreparedData.from_rows(
+        images,
+        labels,
+        train_idx,
+        test_idx,
+        label_source="scikit-learn digits",
         description="scikit-learn digits 8x8",
         source=f"sklearn.datasets.load_digits (scikit-learn {sklearn.__version__}), stratified 80/20 split, seed 0",
         files=_bundled_file_entry(),

@@ -54,13 +54,7 @@ def file_url(base: str, filename: str) -> str:
 
 
 def fetch_file(
-    filename: str,
-    urls: Sequence[str],
-    md5: str,
-    folder: str | os.PathLike[str],
-    *,
-    allow_download: bool = True,
-    timeout: float = DEFAULT_TIMEOUT_S,
+    filename: str, urls: Sequence[str], md5: str, folder: str | os.PathLike[str], **options: Any
 ) -> Path:
     """Return ``folder/filename`` with md5 ``md5``, fetching it from the first URL that serves it.
 
@@ -71,9 +65,10 @@ def fetch_file(
 
     Raises :class:`DatasetUnavailableError` (naming the file, the URLs, the md5 and the folder)
     when no source delivers the file, and :class:`ChecksumMismatchError` when a source served
-    bytes with another md5 and no other source served the right ones.
+    bytes with another md5 and no other source served the right ones. ``options`` are those of
+    :func:`fetch_file_from` (``allow_download``, ``timeout``), which also says where the file came from.
     """
-    return fetch_file_from(filename, urls, md5, folder, allow_download=allow_download, timeout=timeout)[0]
+    return fetch_file_from(filename, urls, md5, folder, **options)[0]
 
 
 def fetch_file_from(

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from unlearnbench.data.download import md5sum
 from unlearnbench.data.idx import local_file_entry
 from unlearnbench.data.registry import DatasetRef, PreparedData
-from unlearnbench.data.subsets import UnknownClassError, encode_labels, stratified_split
+from unlearnbench.data.subsets import UnknownClassError, stratified_split
 
 KIND = "image-folder"
 USER_KIND = True  # a `datasets:` entry of the config may be of this kind
@@ -91,18 +90,13 @@ def prepare(ref: DatasetRef, folder: Path) -> PreparedData:
         )
         source = f"image folder {root}, stratified test fraction {fraction} (seed 0)"
 
-    values, train_codes, test_codes = encode_labels(
-        labels_array[train_idx].tolist(),
-        labels_array[test_idx].tolist(),
-        source=f"dataset {ref.name!r} ({csv_path})",
-    )
     channels = "grayscale" if grayscale else "RGB"
-    return PreparedData(
-        train_images=torch.from_numpy(np.ascontiguousarray(images[train_idx])),
-        train_labels=train_codes,
-        test_images=torch.from_numpy(np.ascontiguousarray(images[test_idx])),
-        test_labels=test_codes,
-        label_values=values,
+    return PreparedData.from_rows(
+        images,
+        labels_array,
+        train_idx,
+        test_idx,
+        label_source=f"dataset {ref.name!r} ({csv_path})",
         description=settings.get("description")
         or f"{ref.name} (image folder, {size[0]}x{size[1]} {channels})",
         source=source,

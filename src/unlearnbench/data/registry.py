@@ -26,12 +26,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
 from unlearnbench import __version__
 from unlearnbench.data.download import md5sum
-from unlearnbench.data.subsets import class_codes, merge_class_requests, select_classes
+from unlearnbench.data.subsets import class_codes, encode_labels, merge_class_requests, select_classes
 from unlearnbench.plugins import Registry, declared_module
 from unlearnbench.storage import load_checkpoint, read_json, save_checkpoint, write_json
 
@@ -80,6 +81,30 @@ class PreparedData:
     files: dict[str, dict[str, Any]]
     stand_in: bool = False
     stand_in_for: str | None = None
+
+    @classmethod
+    def from_rows(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        train_idx: np.ndarray,
+        test_idx: np.ndarray,
+        *,
+        label_source: str,
+        **fields: Any,
+    ) -> PreparedData:
+        """The rows ``train_idx`` and ``test_idx`` of one array of images and one of labels, the labels
+        encoded as codes into the sorted training labels (:func:`encode_labels`; ``label_source``
+        names the data in its errors); ``fields`` are the other fields (description, source, ...)."""
+        values, train_codes, test_codes = encode_labels(labels[train_idx], labels[test_idx], source=label_source)
+        return cls(
+            train_images=torch.from_numpy(np.ascontiguousarray(images[train_idx])),
+            train_labels=train_codes,
+            test_images=torch.from_numpy(np.ascontiguousarray(images[test_idx])),
+            test_labels=test_codes,
+            label_values=values,
+            **fields,
+        )
 
 
 @dataclass

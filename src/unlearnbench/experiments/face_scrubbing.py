@@ -35,18 +35,17 @@ network); every run records which weights (path, md5) it started from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 from torch.utils.data import Subset
 
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments import sequential_removal as seq
 from unlearnbench.experiments.base import ModelRef, RunContext
-from unlearnbench.experiments.removal_engine import checkpoint_schedule, kept, residual_pool
+from unlearnbench.experiments.removal_engine import Checkpoint, checkpoint_schedule, kept, residual_pool
 from unlearnbench.metrics.classification import accuracy
 from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import load_model, save_model
@@ -208,10 +207,10 @@ class _FaceEvaluator:
         )
         self.others_test = Subset(data.test, others_test.tolist())
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
         return MetricInputs(
-            forget=Subset(self.data.train, list(removed)),
-            retain=Subset(self.data.train, kept(self.residual_pool, retain)),
+            forget=Subset(self.data.train, list(checkpoint.removed)),
+            retain=Subset(self.data.train, kept(self.residual_pool, checkpoint.retain)),
             test=self.others_test,
             heldout=self.heldout,
             loss_fn=cross_entropy_loss,
@@ -219,14 +218,9 @@ class _FaceEvaluator:
             batch_size=self.batch_size,
         )
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        removed: Sequence[int],
-        retain: Sequence[int],
-        reference: nn.Module | None = None,
-    ) -> dict[str, Any]:
-        train, test, bs, device = self.data.train, self.data.test, self.batch_size, self.ctx.device
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        model, train, test, bs = checkpoint.model, self.data.train, self.data.test, self.batch_size
+        device = self.ctx.device
 
         def acc(dataset) -> float | None:
             value = accuracy(model, dataset, batch_size=bs, device=device)

@@ -47,6 +47,7 @@ from unlearnbench.data.market1501 import ReidData, denormalise, image_tensors, l
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.method_variants import Variant, find_variant, hyperparameters
 from unlearnbench.experiments.removal_engine import (
+    Checkpoint,
     Progress,
     Removal,
     RemovalPlan,
@@ -261,10 +262,10 @@ class _ReidTask(RemovalTask):
         # no label among the training identities: -1 (a hook that reads labels fails loudly)
         self.heldout = TensorDataset(heldout, torch.full((len(chosen),), -1, dtype=torch.long))
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
         return MetricInputs(
-            forget=Subset(self.train, list(removed)),
-            retain=Subset(self.train, kept(self.residual_pool, retain)),
+            forget=Subset(self.train, list(checkpoint.removed)),
+            retain=Subset(self.train, kept(self.residual_pool, checkpoint.retain)),
             test=self.no_test,
             heldout=self.heldout,
             loss_fn=self.loss_fn,
@@ -274,10 +275,9 @@ class _ReidTask(RemovalTask):
             confidence=top_class_confidence,
         )
 
-    def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
-    ) -> dict[str, Any]:
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
         s, device, rows, other_rows = self.ctx.settings, self.ctx.device, self.rows, self.other_rows
+        model = checkpoint.model
         x_train, y_train = self.train.tensors
         batch = _batch(s)
         row: dict[str, Any] = _retrieval(model, self.data, self.images, s, device)

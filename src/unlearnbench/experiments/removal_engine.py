@@ -10,7 +10,8 @@ differs between them is split in two:
   order, the checkpoint schedule, the batch size, the retain sample that the Hessian sees,
   the revert filter, whether each checkpoint also retrains a reference;
 - a :class:`RemovalTask` is the model family: its training set (the rows the plan's
-  indices name), its loss, what the standard checkpoint metrics are computed on
+  indices name), its loss, what it reads of a checkpoint's model once for both of the
+  following (``predict``), what the standard checkpoint metrics are computed on
   (``metric_inputs``: the sets, loss, score and attack features of
   :func:`unlearnbench.metrics.removal.removal_metrics`), its own extra checkpoint metrics,
   optionally a retrain with the original recipe, per-removal measurements, a validation
@@ -174,12 +175,25 @@ class RemovalRun:
         }
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint as a task evaluates it: the model, the rows of the training set removed so far
+    and those kept, the model retrained without the removed rows (None: none), and what the task's
+    :meth:`RemovalTask.predict` read of the model."""
+
+    model: nn.Module
+    removed: Sequence[int]
+    retain: Sequence[int]
+    reference: nn.Module | None = None
+    predictions: Any = None
+
+
 class RemovalTask(Protocol):
     """A model family as the engine sees it.
 
     A kind implements ``train``, ``loss_fn`` and ``metric_inputs``; the other members have
-    defaults that a subclass inherits (no extra metrics, no retrain, no perturbation, no
-    measurements, no window summary, no revert filter).
+    defaults that a subclass inherits (no reading shared by the two metric sides, no extra
+    metrics, no retrain, no perturbation, no measurements, no window summary, no revert filter).
     """
 
     #: the training set; the plan's indices are its rows
@@ -191,15 +205,19 @@ class RemovalTask(Protocol):
     #: passed to :class:`UnlearningRequest` as ``perturbation`` when not None
     perturbation: Any = None
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
-        """What the standard checkpoint metrics are computed on (rows ``removed`` and ``retain`` of ``train``)."""
+    def predict(self, model: nn.Module) -> Any:
+        """What both :meth:`metric_inputs` and :meth:`evaluate` read of a checkpoint's model (say, its
+        predictions on the evaluation splits), computed once per checkpoint and handed to both as
+        :attr:`Checkpoint.predictions`, so that no split is predicted twice (None by default)."""
+        return None
+
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
+        """What the standard checkpoint metrics are computed on (rows of ``train``)."""
         raise NotImplementedError(f"{type(self).__name__} does not say what its checkpoint metrics use")
 
-    def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
-    ) -> dict[str, Any]:
-        """The task's own metrics at a checkpoint, beside the standard set (``reference``: the
-        retrained model, if any); a key of the standard set is refused."""
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        """The task's own metrics at a checkpoint, beside the standard set; a key of the standard
+        set is refused."""
         return {}
 
     def measure_before(self, model: nn.Module, forget: Dataset) -> dict[str, float]:
@@ -272,14 +290,15 @@ def _row(
 ) -> dict[str, Any]:
     """The one checkpoint row: removals, the standard metric set, the task's own metrics, engine
     fields, the window summary."""
+    checkpoint = Checkpoint(model, removed, retain, reference, task.predict(model))
     standard = removal_metrics(
         model,
-        task.metric_inputs(model, removed, retain),
+        task.metric_inputs(checkpoint),
         seed=[seed, SVC_STREAM, len(removed)],
         device=device,
         reference=reference,
     )
-    own = task.evaluate(model, removed, retain, reference)
+    own = task.evaluate(checkpoint)
     clash = sorted(standard.keys() & own.keys())
     if clash:
         raise ValueError(

@@ -55,6 +55,7 @@ from torch.utils.data import Dataset, Subset
 from unlearnbench.data import DatasetSplits, load_dataset
 from unlearnbench.experiments.base import ModelRef, RunContext, pretraining_owner
 from unlearnbench.experiments.removal_engine import (
+    Checkpoint,
     Progress,
     Removal,
     RemovalPlan,
@@ -228,13 +229,9 @@ def method_hyperparameters(settings: Mapping[str, Any], method: str) -> dict[str
 class CheckpointEvaluation(Protocol):
     """A classifier kind's checkpoint side: what the standard metrics use, and its own metrics."""
 
-    def metric_inputs(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]
-    ) -> MetricInputs: ...
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs: ...
 
-    def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
-    ) -> dict[str, Any]: ...
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]: ...
 
 
 class ClassifierEvaluation:
@@ -256,11 +253,11 @@ class ClassifierEvaluation:
         heldout = np.random.default_rng([seed, _HELDOUT_STREAM]).permutation(n_test)[:n_heldout]
         self.heldout = Subset(data.test, heldout.tolist())
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
         train = self.data.train
         return MetricInputs(
-            forget=Subset(train, list(removed)),
-            retain=Subset(train, list(retain)),
+            forget=Subset(train, list(checkpoint.removed)),
+            retain=Subset(train, list(checkpoint.retain)),
             test=self.data.test,
             heldout=self.heldout,
             loss_fn=cross_entropy_loss,
@@ -268,9 +265,7 @@ class ClassifierEvaluation:
             batch_size=self.batch_size,
         )
 
-    def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
-    ) -> dict[str, Any]:
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
         """Nothing beyond the standard set (the face kind adds its identity accuracies)."""
         return {}
 
@@ -307,13 +302,11 @@ class ClassifierTask(RemovalTask):
         self.evaluation = evaluation
         self.retrain = retrain
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
-        return self.evaluation.metric_inputs(model, removed, retain)
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
+        return self.evaluation.metric_inputs(checkpoint)
 
-    def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
-    ) -> dict[str, Any]:
-        return self.evaluation.evaluate(model, removed, retain, reference)
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        return self.evaluation.evaluate(checkpoint)
 
     def validation_accuracy(self, model: nn.Module) -> float:
         return accuracy(model, self.test, device=self.device)

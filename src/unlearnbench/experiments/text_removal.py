@@ -33,6 +33,7 @@ Choices the paper leaves open (keys of the experiment block):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from unlearnbench.data.ledgar import LedgarData, label_index, load_ledgar
 from unlearnbench.experiments.base import ModelRef, RunContext
 from unlearnbench.experiments.method_variants import Variant, find_variant, hyperparameters
 from unlearnbench.experiments.removal_engine import (
+    Checkpoint,
     Progress,
     Removal,
     RemovalPlan,
@@ -58,12 +60,7 @@ from unlearnbench.experiments.removal_engine import (
 )
 from unlearnbench.experiments.unchanged import unchanged_summary
 from unlearnbench.metrics.classification import predict_logits
-from unlearnbench.metrics.multilabel import (
-    decision_thresholds,
-    evaluate_multilabel,
-    label_vector_confidence,
-    micro_f1_at,
-)
+from unlearnbench.metrics.multilabel import evaluate_multilabel, label_vector_confidence, micro_f1_at
 from unlearnbench.metrics.removal import MetricInputs
 from unlearnbench.models import load_model, save_model
 from unlearnbench.models.text import (
@@ -168,7 +165,7 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
         resume_path=output.with_name(output.name + ".resume"),
         description=f"{ctx.experiment} fine-tune seed {ref.seed}",
     )
-    report = _evaluate(model, data, encoder, s, ctx.device)
+    report = read_splits(model, data, encoder(data.dev.texts), encoder(data.test.texts), s, ctx.device).report
     meta: dict[str, Any] = {
         "experiment": ctx.experiment,
         "role": ref.role,
@@ -191,22 +188,34 @@ def pretrain(ctx: RunContext, ref: ModelRef, output: Path) -> None:
     save_model(output, model, MODEL_NAME, kwargs, meta)
 
 
-def _evaluate(
+@dataclass(frozen=True)
+class SplitReadings:
+    """One model's reading of the dev and test splits: the test logits and the F1 report (thresholds
+    tuned on the dev split, or fixed). A checkpoint reads them once; its standard metric set and
+    the kind's own F1 scores both use them."""
+
+    test_logits: torch.Tensor
+    report: dict[str, Any]
+
+
+def read_splits(
     model: nn.Module,
     data: LedgarData,
-    encoder: TextEncoder,
+    dev_ids: torch.Tensor,
+    test_ids: torch.Tensor,
     settings: Mapping[str, Any],
     device: str,
-    dev_ids: torch.Tensor | None = None,
-    test_ids: torch.Tensor | None = None,
-) -> dict[str, Any]:
-    batch = int((settings.get("evaluation") or {}).get("batch_size", 256))
-    dev_ids = encoder(data.dev.texts) if dev_ids is None else dev_ids
-    test_ids = encoder(data.test.texts) if test_ids is None else test_ids
+) -> SplitReadings:
+    """Predict the dev and test provisions once each and score the test split (:func:`evaluate_multilabel`)."""
+    evaluation = settings.get("evaluation") or {}
+    batch = int(evaluation.get("batch_size", 256))
     dev = predict_probabilities(model, dev_ids, batch_size=batch, device=device).numpy()
-    test = predict_probabilities(model, test_ids, batch_size=batch, device=device).numpy()
-    threshold = (settings.get("evaluation") or {}).get("threshold", "dev-tuned")
-    return evaluate_multilabel(dev, data.dev.targets, test, data.test.targets, threshold)
+    test_logits = predict_logits(model, TensorDataset(test_ids), batch_size=batch, device=device)
+    # the sigmoid batch by batch, as predict_probabilities applies it, so the probabilities are the same
+    test = torch.cat([torch.sigmoid(chunk) for chunk in test_logits.split(batch)]).numpy()
+    threshold = evaluation.get("threshold", "dev-tuned")
+    report = evaluate_multilabel(dev, data.dev.targets, test, data.test.targets, threshold)
+    return SplitReadings(test_logits, report)
 
 
 # ---------------------------------------------------------------------------- one run
@@ -237,6 +246,7 @@ class _TextTask(RemovalTask):
     objective has the training weight decay (AdamW decouples it and spares biases and
     LayerNorm weights, so its residual norm is the nearest L2 reading, not AdamW's own
     stationarity). The kind adds the F1 scores of its table and the removed provisions' recall.
+    Each checkpoint predicts the dev and test splits once (:meth:`predict`) for both.
     """
 
     def __init__(
@@ -248,14 +258,13 @@ class _TextTask(RemovalTask):
         target: int,
         dev_ids: torch.Tensor,
         test_ids: torch.Tensor,
-        encoder: TextEncoder,
         perturbation: TokenReplacement,
         *,
         seed: int,
         weight_decay: float,
     ) -> None:
         self.ctx, self.data, self.train, self.loss_fn, self.target = ctx, data, train, loss, target
-        self.dev_ids, self.test_ids, self.encoder = dev_ids, test_ids, encoder
+        self.dev_ids, self.test_ids = dev_ids, test_ids
         self.perturbation = perturbation  # L-FOCI's copies replace tokens instead of adding noise
         self.weight_decay = weight_decay
         evaluation = ctx.settings.get("evaluation") or {}
@@ -270,37 +279,35 @@ class _TextTask(RemovalTask):
             np.random.default_rng([seed, _RESIDUAL_STREAM]),
         )
 
-    def metric_inputs(self, model: nn.Module, removed: Sequence[int], retain: Sequence[int]) -> MetricInputs:
-        threshold = (self.ctx.settings.get("evaluation") or {}).get("threshold", "dev-tuned")
-        dev = predict_probabilities(model, self.dev_ids, batch_size=self.batch_size, device=self.ctx.device)
-        thresholds = decision_thresholds(dev.numpy(), self.data.dev.targets, len(self.data.labels), threshold)
+    def predict(self, model: nn.Module) -> SplitReadings:
+        return read_splits(model, self.data, self.dev_ids, self.test_ids, self.ctx.settings, self.ctx.device)
+
+    def metric_inputs(self, checkpoint: Checkpoint) -> MetricInputs:
+        readings: SplitReadings = checkpoint.predictions
         return MetricInputs(
-            forget=Subset(self.train, list(removed)),
-            retain=Subset(self.train, kept(self.residual_pool, retain)),
+            forget=Subset(self.train, list(checkpoint.removed)),
+            retain=Subset(self.train, kept(self.residual_pool, checkpoint.retain)),
             test=self.test,
             heldout=self.heldout,
             loss_fn=self.loss_fn,
             l2_lambda=self.weight_decay,
             batch_size=self.batch_size,
-            score=micro_f1_at(thresholds),
+            score=micro_f1_at(np.asarray(readings.report["thresholds"])),
             score_name="micro_f1",
             sample_losses=_SampleBCE(self.loss_fn, self.batch_size),
             confidence=label_vector_confidence,
+            test_logits=readings.test_logits,
         )
 
-    def evaluate(
-        self, model: nn.Module, removed: Sequence[int], retain: Sequence[int], reference: nn.Module | None
-    ) -> dict[str, Any]:
-        ctx, target = self.ctx, self.target
-        report = _evaluate(
-            model, self.data, self.encoder, ctx.settings, ctx.device, self.dev_ids, self.test_ids
-        )
+    def evaluate(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        target, report = self.target, checkpoint.predictions.report
+        ids, threshold = self.train.tensors[0], report["thresholds"][target]
         return {
             "micro_f1": report["micro_f1"],
             "class_f1": report["per_label_f1"][target],
             "macro_f1": report["macro_f1"],
             "forget_recall": _forget_recall(
-                model, self.train.tensors[0], removed, target, report["thresholds"][target], ctx.device
+                checkpoint.model, ids, checkpoint.removed, target, threshold, self.ctx.device
             ),
         }
 
@@ -360,7 +367,6 @@ def run(ctx: RunContext, method: str, seed: int, output: Path) -> dict[str, Any]
         target,
         dev_ids,
         test_ids,
-        encoder,
         perturbation,
         seed=seed,
         weight_decay=weight_decay,

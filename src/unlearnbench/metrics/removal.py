@@ -100,6 +100,8 @@ class MetricInputs:
     ``lambda/2 ||w||^2`` in the regularised objective (the training weight decay).
     ``predict``, ``score``/``score_name``, ``sample_losses`` and ``confidence`` are the task's
     hooks; ``confidence=None`` leaves the SVC attack out (``mia_svc_efficacy`` None).
+    ``test_logits`` are the model's logits of ``test`` when the task already has them (its own
+    metrics read the same predictions), so they are not predicted again (None: predicted here).
     """
 
     forget: Dataset
@@ -114,6 +116,7 @@ class MetricInputs:
     score_name: str = "accuracy"
     sample_losses: SampleLosses = per_sample_cross_entropy
     confidence: Confidence | None = true_class_confidence
+    test_logits: torch.Tensor | None = None
 
 
 def metric_names(score_name: str = "accuracy", retrain: bool = False) -> tuple[str, ...]:
@@ -148,7 +151,11 @@ def removal_metrics(
     """
     i = inputs
     sets = {"forget": i.forget, "residual": i.retain, "test": i.test}
-    outputs = {name: _outputs(i.predict, model, data, i.batch_size, device) for name, data in sets.items()}
+    given = {"test": i.test_logits}
+    outputs = {
+        name: _outputs(i.predict, model, data, i.batch_size, device, given.get(name))
+        for name, data in sets.items()
+    }
     removed = len(i.forget) > 0
     gradient_norms = residual_gradient_norms(
         model, i.loss_fn, i.retain, i.l2_lambda, batch_size=i.batch_size, device=device
@@ -189,12 +196,22 @@ def removal_metrics(
 
 
 def _outputs(
-    predict: Predict, model: nn.Module, dataset: Dataset, batch_size: int, device: str
+    predict: Predict,
+    model: nn.Module,
+    dataset: Dataset,
+    batch_size: int,
+    device: str,
+    logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``(logits, labels)`` of a set, or None for an empty one."""
+    """``(logits, labels)`` of a set (its ``logits`` when the task gives them, else predicted), or
+    None for an empty one."""
     if len(dataset) == 0:
         return None
-    return predict(model, dataset, batch_size=batch_size, device=device), as_tensors(dataset)[1]
+    if logits is None:
+        logits = predict(model, dataset, batch_size=batch_size, device=device)
+    elif len(logits) != len(dataset):
+        raise ValueError(f"the given logits have {len(logits)} rows for a set of {len(dataset)} samples")
+    return logits, as_tensors(dataset)[1]
 
 
 def _score(score: Score, outputs: tuple[torch.Tensor, torch.Tensor] | None) -> float | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -99,6 +99,10 @@ class ReidLoss:
         return F.cross_entropy(model(batch[0]), batch[1], label_smoothing=self.label_smoothing)
 
 
+#: torchreid's optimiser (the recipe's ``optimizer`` block may set its ``lr`` and ``weight_decay``).
+ADAM = OptimizerSpec("adam", 3e-4, weight_decay=5e-4)
+
+
 @dataclass
 class ReidRecipe:
     """The re-ID recipe as :func:`unlearnbench.training.fit` settings (keys of the ``training`` block).
@@ -109,23 +113,16 @@ class ReidRecipe:
 
     epochs: int = 60
     batch_size: int = 32
-    optimizer: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("adam", 3e-4, weight_decay=5e-4))
+    optimizer: OptimizerSpec = field(default_factory=lambda: replace(ADAM))
     scheduler: SchedulerSpec = field(default_factory=lambda: SchedulerSpec("step", step_size=20, gamma=0.1))
     flip: bool = True
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> ReidRecipe:
-        optimizer = block.get("optimizer") or {}
-        if optimizer and optimizer.get("name", "adam") != "adam":
-            raise ValueError(f"the re-ID recipe uses Adam; got optimizer {optimizer.get('name')!r}")
         return cls(
             epochs=int(block.get("epochs", cls.epochs)),
             batch_size=int(block.get("batch_size", cls.batch_size)),
-            optimizer=OptimizerSpec(
-                "adam",
-                lr=float(optimizer.get("lr", 3e-4)),
-                weight_decay=float(optimizer.get("weight_decay", 5e-4)),
-            ),
+            optimizer=ADAM.tuned(block.get("optimizer") or {}, "re-ID"),
             scheduler=SchedulerSpec(
                 "step", step_size=int(block.get("step_size", 20)), gamma=float(block.get("gamma", 0.1))
             ),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -263,6 +263,10 @@ class MultilabelBCE:
         return losses.mean(dim=1)
 
 
+#: The paper's optimiser (the recipe's ``optimizer`` block may set its ``lr`` and ``weight_decay``).
+ADAMW = OptimizerSpec("adamw", 5e-5, weight_decay=0.01, decay_bias_and_norm=False)
+
+
 @dataclass
 class FineTuneRecipe:
     """The paper's DistilBERT recipe as :func:`unlearnbench.training.fit` settings.
@@ -274,29 +278,19 @@ class FineTuneRecipe:
 
     epochs: int = 4
     batch_size: int = 256
-    optimizer: OptimizerSpec = field(
-        default_factory=lambda: OptimizerSpec("adamw", 5e-5, weight_decay=0.01, decay_bias_and_norm=False)
-    )
+    optimizer: OptimizerSpec = field(default_factory=lambda: replace(ADAMW))
     scheduler: SchedulerSpec = field(default_factory=lambda: SchedulerSpec("linear-warmup", warmup_steps=0))
     clip: GradientClip | None = field(default_factory=lambda: GradientClip(1.0, math.inf))
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any]) -> FineTuneRecipe:
-        optimizer = block.get("optimizer") or {}
-        if optimizer and optimizer.get("name", "adamw") != "adamw":
-            raise ValueError(f"the DistilBERT recipe uses AdamW; got optimizer {optimizer.get('name')!r}")
         norm = block.get("clip_norm_type", "inf")
         clip_norm = block.get("clip_norm", 1.0)
+        optimizer = ADAMW.tuned(block.get("optimizer") or {}, "DistilBERT")
         return cls(
             epochs=int(block.get("epochs", cls.epochs)),
             batch_size=int(block.get("batch_size", cls.batch_size)),
-            optimizer=OptimizerSpec(
-                "adamw",
-                lr=float(optimizer.get("lr", 5e-5)),
-                weight_decay=float(optimizer.get("weight_decay", 0.01)),
-                eps=float(block.get("adam_epsilon", 1e-8)),
-                decay_bias_and_norm=False,
-            ),
+            optimizer=replace(optimizer, eps=float(block.get("adam_epsilon", optimizer.eps))),
             scheduler=SchedulerSpec("linear-warmup", warmup_steps=int(block.get("warmup_steps", 0))),
             clip=None
             if clip_norm is None
