@@ -117,6 +117,20 @@ def test_every_neighbour_path_selects_the_same(discrete: bool) -> None:
     assert lfoci(y, X, seed=2, strategy="grid").selected == lexpected.selected
 
 
+def test_a_table_mixing_discrete_and_continuous_columns_selects_as_brute_force() -> None:
+    """Binary and continuous columns together: ties in some candidates, none in others; FOCI's
+    default (the batched search picks grouping or the grid per candidate) equals the brute force."""
+    rng = np.random.default_rng(11)
+    n = 600
+    X = rng.normal(size=(n, 7))
+    X[:, [1, 3, 5]] = X[:, [1, 3, 5]] > 0
+    y = X[:, 0] + 2 * X[:, 1] + X[:, 3] * X[:, 4] + 0.1 * rng.normal(size=n)
+    expected = foci(y, X, seed=4, strategy="dense")
+    assert len(expected.selected) >= 3 and {1, 3} & set(expected.selected)
+    got = foci(y, X, seed=4)
+    assert (got.selected, got.statistics) == (expected.selected, expected.statistics)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_discrete_tables_take_the_grouped_scorer_and_select_as_brute_force(seed: int) -> None:
     """Seeded random discrete tables (binary and 3-valued columns, some rare values so that rows are

@@ -47,7 +47,7 @@ from unlearnbench.dependence.codec import (
     tie_uniforms,
 )
 from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, base_grid_neighbours, sorted_neighbours
-from unlearnbench.dependence.groups import CodedTable, grouped_neighbours
+from unlearnbench.dependence.groups import CodedTable, grouped_neighbours, looks_discrete
 from unlearnbench.dependence.knn import (
     DEFAULT_MAX_ELEMENTS,
     candidate_nearest_neighbours,
@@ -170,15 +170,19 @@ def _greedy(
 
 
 def _scorer(X: Tensor, max_elements: int, strategy: str) -> StepScorer:
-    """On a CPU (``auto``): the grouped scorer for a discrete table, else the grid scorer for its
-    first steps; otherwise (a named strategy, a GPU, later steps) the batched neighbour search."""
+    """On a CPU (``auto``): the grouped scorer for a discrete table, the grid scorer for the first
+    steps on a continuous one; otherwise (a named strategy, a GPU, a table mixing discrete and
+    continuous columns, later steps) the batched neighbour search, which picks a path per candidate."""
     batched = _batched_scorer(X, max_elements, strategy)
     if strategy != "auto" or X.device.type != "cpu":
         return batched
-    coded = CodedTable.of(X.numpy())
+    table = X.numpy()
+    coded = CodedTable.of(table)
     if coded is not None:
         return _grouped_scorer(coded, batched)
-    return _grid_scorer(X, RankedColumns(X.numpy()), max_elements, batched)
+    if any(looks_discrete(table[:, k]) for k in range(table.shape[1])):
+        return batched  # mixed: the batched search groups the discrete candidates, grids the others
+    return _grid_scorer(X, RankedColumns(table), max_elements, batched)
 
 
 def _batched_scorer(X: Tensor, max_elements: int, strategy: str = "auto") -> StepScorer:

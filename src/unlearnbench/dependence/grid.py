@@ -38,8 +38,10 @@ from numba import njit, prange
 GRID_MAX_BASE = 4
 # Rows per chunk of a thread's work (its scratch arrays are allocated once per chunk).
 ROWS_PER_CHUNK = 256
-# Candidates per pass over the rows: a row's slice of them (4 KiB) and its neighbours' stay in cache.
-CANDIDATE_BLOCK = 512
+# Candidates per pass over the rows: a row's slice of them (512 B) and its neighbours' stay in cache,
+# and the farthest open candidate of a block (which sets how far a row's search goes) is nearer.
+# Measured idle, 1 thread, 20,000 x 2,000 Gaussian: 16, 32, 64, 128, 256, 512 -> 64 fastest (2x 512).
+CANDIDATE_BLOCK = 64
 CELL_FACTOR = 2.0
 
 
