@@ -24,22 +24,30 @@ its terms. Distances are accumulated as in :func:`unlearnbench.dependence.knn.sq
 other path. Every row at the best distance lies inside the searched box, so exact ties are
 seen and returned as such: the caller resolves them with its tie rule.
 
-Single-threaded on purpose: numba's parallel loops start an OpenMP pool that changed the thread
-use of torch's later CPU kernels in the same process, and with it the last digits of results
-computed after a selection (measured: the residual gradient norms of the quick profile's
-ResNet-18 ``lcodec`` run moved by ~1e-6 relative). One thread keeps every other number of a run
-bit-identical; the benchmarks and the paper profile's selection jobs run one thread each anyway.
+Threads: numba's ``workqueue`` pool, never its OpenMP one. An OpenMP pool started here changed
+how torch's later CPU kernels in the same process used their threads, and with it the last
+digits of results computed after a selection (measured: the residual gradient norms of the
+quick profile's ResNet-18 ``lcodec`` run moved by ~1e-6 relative); with the workqueue pool
+every number of a run is bit-identical. (The serial build of these loops, tried as well, was
+measured 2x slower: numba's parallel build compiles the loop body on its own, which vectorises.)
 """
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import njit
+import torch
+from numba import njit, prange
+
+# Before the first parallel call: see the module docstring (OpenMP would disturb torch's threads).
+numba.config.THREADING_LAYER = "workqueue"
 
 # Base columns the grid takes; with more, the 3^s cells of a shell outnumber the rows they hold.
 GRID_MAX_BASE = 4
+# Rows per chunk of a thread's work (its scratch arrays are allocated once per chunk).
+ROWS_PER_CHUNK = 256
 # Candidates per pass over the rows: a row's slice of them (512 B) and its neighbours' stay in cache,
 # and the farthest open candidate of a block (which sets how far a row's search goes) is nearer.
 # Measured idle, 1 thread, 20,000 x 2,000 Gaussian: 16, 32, 64, 128, 256, 512 -> 64 fastest (2x 512).
@@ -86,11 +94,17 @@ def slabs_per_column(n: int, base_dims: int) -> int:
     return max(1, int(round((n / rows_per_cell) ** (1.0 / base_dims))))
 
 
+def _threads() -> None:
+    """Numba's threads follow torch's count, as every other path (answers never depend on it)."""
+    numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, max(1, torch.get_num_threads())))
+
+
 def sorted_neighbours(ranked: RankedColumns, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Nearest other row in column ``j`` alone, for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties."""
     cols = np.asarray(candidates, dtype=np.int64)
     out = np.empty((cols.size, ranked.n), dtype=np.int64)
     tied = np.empty((cols.size, ranked.n), dtype=np.bool_)
+    _threads()
     _sorted_kernel(ranked.order, ranked.sorted, cols, out, tied)
     return out, tied
 
@@ -114,14 +128,15 @@ def base_grid_neighbours(
     cands = ranked.values if candidates is None else np.ascontiguousarray(ranked.values[:, candidates])
     out = np.empty((ranked.n, cands.shape[1]), dtype=np.int64)
     tied = np.empty((ranked.n, cands.shape[1]), dtype=np.bool_)
+    _threads()
     _base_grid_kernel(base, cells, edges, cands, g, out, tied)
     return out, tied
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _sorted_kernel(order, values, cols, out, tied):  # noqa: ANN001, ANN202
     n = order.shape[1]
-    for a in range(cols.size):
+    for a in prange(cols.size):
         j = cols[a]
         v = values[j]
         for t in range(n):
@@ -137,7 +152,7 @@ def _sorted_kernel(order, values, cols, out, tied):  # noqa: ANN001, ANN202
             tied[a, row] = tie
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001, ANN202
     n, s = base.shape
     c = cands.shape[1]
@@ -158,98 +173,102 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
     for i in range(n):
         members[fill[code[i]]] = i
         fill[code[i]] += 1
-    low = np.empty(s, dtype=np.int64)
-    high = np.empty(s, dtype=np.int64)
-    at = np.empty(s, dtype=np.int64)
+    n_chunks = (n + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for first in range(0, c, CANDIDATE_BLOCK):  # a block's slice of a row stays in cache
         width = min(c, first + CANDIDATE_BLOCK) - first
         # a contiguous copy of the block (rows of ``width`` values): unit-stride loops vectorise
         block = cands if width == c else np.ascontiguousarray(cands[:, first : first + width])
-        best = np.empty(width)
-        best_row = np.empty(width, dtype=np.int64)
-        ties = np.empty(width, dtype=np.int64)
-        open_ = np.empty(width, dtype=np.int64)
-        for i in range(n):
-            best[:] = math.inf
-            best_row[:] = -1
-            ties[:] = 0
-            for j in range(width):
-                open_[j] = j
-            n_open = width
-            mine = block[i]
-            worst = math.inf  # the largest best distance among open candidates, at the shell's start
-            r = 0
-            while True:
-                for k in range(s):
-                    low[k] = max(cells[i, k] - r, 0)
-                    high[k] = min(cells[i, k] + r, g - 1)
-                    at[k] = low[k]
-                while True:  # every cell of the box [low, high]; only those on the shell of radius r
-                    on_shell = r == 0
+        for chunk in prange(n_chunks):
+            best = np.empty(width)
+            best_row = np.empty(width, dtype=np.int64)
+            ties = np.empty(width, dtype=np.int64)
+            open_ = np.empty(width, dtype=np.int64)
+            low = np.empty(s, dtype=np.int64)
+            high = np.empty(s, dtype=np.int64)
+            at = np.empty(s, dtype=np.int64)
+            for i in range(chunk * ROWS_PER_CHUNK, min(n, (chunk + 1) * ROWS_PER_CHUNK)):
+                best[:] = math.inf
+                best_row[:] = -1
+                ties[:] = 0
+                for j in range(width):
+                    open_[j] = j
+                n_open = width
+                mine = block[i]
+                worst = math.inf  # the largest best distance among open candidates, at the shell's start
+                r = 0
+                while True:
                     for k in range(s):
-                        if abs(at[k] - cells[i, k]) == r:
-                            on_shell = True
-                    if on_shell:
-                        x = 0
-                        step = 1
-                        for k in range(s):
-                            x += at[k] * step
-                            step *= g
-                        for m in range(start[x], start[x + 1]):
-                            row = members[m]
-                            if row == i:
-                                continue
-                            bd = (base[i, 0] - base[row, 0]) ** 2
-                            for k in range(1, s):
-                                bd += (base[i, k] - base[row, k]) ** 2
-                            if bd > worst:
-                                continue  # no open candidate can get nearer (or tie) through this row
-                            theirs = block[row]
-                            if n_open * 2 > width:  # most open: all of them, branch-free (vectorised)
-                                for j in range(width):
-                                    dist = (mine[j] - theirs[j]) ** 2 + bd
-                                    nearer = dist < best[j]
-                                    ties[j] = 1 if nearer else (ties[j] + 1 if dist == best[j] else ties[j])
-                                    best_row[j] = row if nearer else best_row[j]
-                                    best[j] = dist if nearer else best[j]
-                            else:  # the few still open (a finished candidate cannot change)
-                                for a in range(n_open):
-                                    j = open_[a]
-                                    dist = (mine[j] - theirs[j]) ** 2 + bd
-                                    if dist < best[j]:
-                                        best[j] = dist
-                                        best_row[j] = row
-                                        ties[j] = 1
-                                    elif dist == best[j]:
-                                        ties[j] += 1
-                    k = 0
-                    while k < s:  # the next cell of the box (an odometer)
-                        at[k] += 1
-                        if at[k] <= high[k]:
-                            break
+                        low[k] = max(cells[i, k] - r, 0)
+                        high[k] = min(cells[i, k] + r, g - 1)
                         at[k] = low[k]
-                        k += 1
-                    if k == s:
+                    while True:  # every cell of the box [low, high]; only those on the shell of radius r
+                        on_shell = r == 0
+                        for k in range(s):
+                            if abs(at[k] - cells[i, k]) == r:
+                                on_shell = True
+                        if on_shell:
+                            x = 0
+                            step = 1
+                            for k in range(s):
+                                x += at[k] * step
+                                step *= g
+                            for m in range(start[x], start[x + 1]):
+                                row = members[m]
+                                if row == i:
+                                    continue
+                                bd = (base[i, 0] - base[row, 0]) ** 2
+                                for k in range(1, s):
+                                    bd += (base[i, k] - base[row, k]) ** 2
+                                if bd > worst:
+                                    continue  # no open candidate can get nearer (or tie) through this row
+                                theirs = block[row]
+                                if n_open * 2 > width:  # most open: all of them, branch-free (vectorised)
+                                    for j in range(width):
+                                        dist = (mine[j] - theirs[j]) ** 2 + bd
+                                        nearer = dist < best[j]
+                                        ties[j] = (
+                                            1 if nearer else (ties[j] + 1 if dist == best[j] else ties[j])
+                                        )
+                                        best_row[j] = row if nearer else best_row[j]
+                                        best[j] = dist if nearer else best[j]
+                                else:  # the few still open (a finished candidate cannot change)
+                                    for a in range(n_open):
+                                        j = open_[a]
+                                        dist = (mine[j] - theirs[j]) ** 2 + bd
+                                        if dist < best[j]:
+                                            best[j] = dist
+                                            best_row[j] = row
+                                            ties[j] = 1
+                                        elif dist == best[j]:
+                                            ties[j] += 1
+                        k = 0
+                        while k < s:  # the next cell of the box (an odometer)
+                            at[k] += 1
+                            if at[k] <= high[k]:
+                                break
+                            at[k] = low[k]
+                            k += 1
+                        if k == s:
+                            break
+                    bound = math.inf  # every row outside the box is at least this far in one base column
+                    for k in range(s):
+                        if cells[i, k] - r - 1 >= 0:
+                            bound = min(bound, (base[i, k] - edges[k, cells[i, k] - r]) ** 2)
+                        if cells[i, k] + r + 1 <= g - 1:
+                            bound = min(bound, (edges[k, cells[i, k] + r + 1] - base[i, k]) ** 2)
+                    # a candidate is done when its best is below the bound: rows further out cannot reach it
+                    kept = 0
+                    worst = 0.0
+                    for a in range(n_open):
+                        j = open_[a]
+                        if best[j] >= bound:
+                            open_[kept] = j
+                            kept += 1
+                            worst = max(worst, best[j])
+                    n_open = kept
+                    if n_open == 0 or bound == math.inf:  # all done, or the box is the whole grid
                         break
-                bound = math.inf  # every row outside the box is at least this far in one base column
-                for k in range(s):
-                    if cells[i, k] - r - 1 >= 0:
-                        bound = min(bound, (base[i, k] - edges[k, cells[i, k] - r]) ** 2)
-                    if cells[i, k] + r + 1 <= g - 1:
-                        bound = min(bound, (edges[k, cells[i, k] + r + 1] - base[i, k]) ** 2)
-                # a candidate is done when its best is below the bound: rows further out cannot reach it
-                kept = 0
-                worst = 0.0
-                for a in range(n_open):
-                    j = open_[a]
-                    if best[j] >= bound:
-                        open_[kept] = j
-                        kept += 1
-                        worst = max(worst, best[j])
-                n_open = kept
-                if n_open == 0 or bound == math.inf:  # all done, or the box is the whole grid
-                    break
-                r += 1
-            for j in range(width):
-                out[i, first + j] = best_row[j]
-                tied[i, first + j] = ties[j] > 1
+                    r += 1
+                for j in range(width):
+                    out[i, first + j] = best_row[j]
+                    tied[i, first + j] = ties[j] > 1
