@@ -24,12 +24,12 @@ its terms. Distances are accumulated as in :func:`unlearnbench.dependence.knn.sq
 other path. Every row at the best distance lies inside the searched box, so exact ties are
 seen and returned as such: the caller resolves them with its tie rule.
 
-Threads: numba's ``workqueue`` pool, never its OpenMP one. An OpenMP pool started here changed
-how torch's later CPU kernels in the same process used their threads, and with it the last
-digits of results computed after a selection (measured: the residual gradient norms of the
-quick profile's ResNet-18 ``lcodec`` run moved by ~1e-6 relative); with the workqueue pool
-every number of a run is bit-identical. (The serial build of these loops, tried as well, was
-measured 2x slower: numba's parallel build compiles the loop body on its own, which vectorises.)
+Threads: as many as torch's count. Numba's OpenMP pool sets the OpenMP thread count that torch
+reads too (the same runtime in one process), which changed how torch's later CPU kernels split
+their work, and with it the last digits of results computed after a selection (measured: the
+residual gradient norms of the quick profile's ResNet-18 ``lcodec`` run moved by ~1e-6
+relative). So every call gives torch its own count back: every number of a run is then
+bit-identical. (A serial build, and numba's workqueue pool, were measured 1.5-2x slower.)
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ import numba
 import numpy as np
 import torch
 from numba import njit, prange
-
-# Before the first parallel call: see the module docstring (OpenMP would disturb torch's threads).
-numba.config.THREADING_LAYER = "workqueue"
 
 # Base columns the grid takes; with more, the 3^s cells of a shell outnumber the rows they hold.
 GRID_MAX_BASE = 4
@@ -95,7 +92,10 @@ def slabs_per_column(n: int, base_dims: int) -> int:
 
 
 def _threads() -> None:
-    """Numba's threads follow torch's count, as every other path (answers never depend on it)."""
+    """Numba's threads follow torch's count, as every other path (answers never depend on it).
+
+    Callers give torch its count back afterwards (``torch.set_num_threads``): see the module doc.
+    """
     numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, max(1, torch.get_num_threads())))
 
 
@@ -104,8 +104,10 @@ def sorted_neighbours(ranked: RankedColumns, candidates: list[int]) -> tuple[np.
     cols = np.asarray(candidates, dtype=np.int64)
     out = np.empty((cols.size, ranked.n), dtype=np.int64)
     tied = np.empty((cols.size, ranked.n), dtype=np.bool_)
+    threads = torch.get_num_threads()
     _threads()
     _sorted_kernel(ranked.order, ranked.sorted, cols, out, tied)
+    torch.set_num_threads(threads)
     return out, tied
 
 
@@ -128,8 +130,10 @@ def base_grid_neighbours(
     cands = ranked.values if candidates is None else np.ascontiguousarray(ranked.values[:, candidates])
     out = np.empty((ranked.n, cands.shape[1]), dtype=np.int64)
     tied = np.empty((ranked.n, cands.shape[1]), dtype=np.bool_)
+    threads = torch.get_num_threads()
     _threads()
     _base_grid_kernel(base, cells, edges, cands, g, out, tied)
+    torch.set_num_threads(threads)
     return out, tied
 
 
