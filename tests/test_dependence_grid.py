@@ -3,6 +3,10 @@ it search many shells: skewed and heavy-tailed columns, exact duplicates, rows o
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -51,3 +55,21 @@ def test_grid_rejects_too_many_base_columns() -> None:
     ranked = RankedColumns(np.random.default_rng(0).normal(size=(50, GRID_MAX_BASE + 2)))
     with pytest.raises(ValueError, match="base columns"):
         base_grid_neighbours(ranked, list(range(GRID_MAX_BASE + 1)), [GRID_MAX_BASE + 1])
+
+
+def test_a_grid_call_leaves_torchs_thread_count_as_it_was() -> None:
+    """Numba's OpenMP pool, when it starts, sets the count torch reads too: left alone, a 1-thread
+    run went on with 2 torch threads after its first selection (and later results changed in their
+    last digits). A fresh process, so that the pool really starts inside the check."""
+    script = (
+        "import numpy as np, torch\n"
+        "from unlearnbench.dependence.grid import RankedColumns, base_grid_neighbours, sorted_neighbours\n"
+        "torch.set_num_threads(1)\n"
+        "ranked = RankedColumns(np.random.default_rng(0).normal(size=(300, 6)))\n"
+        "sorted_neighbours(ranked, [0, 1])\n"
+        "base_grid_neighbours(ranked, [0])\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}  # a pool of two, even on a one-core machine
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "1"
