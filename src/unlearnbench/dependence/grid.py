@@ -29,7 +29,8 @@ reads too (the same runtime in one process), which changed how torch's later CPU
 their work, and with it the last digits of results computed after a selection (measured: the
 residual gradient norms of the quick profile's ResNet-18 ``lcodec`` run moved by ~1e-6
 relative). So every call gives torch its own count back: every number of a run is then
-bit-identical. (A serial build, and numba's workqueue pool, were measured 1.5-2x slower.)
+bit-identical. (At one thread a serial build measured the same speed; the parallel one uses
+more threads when torch has them.)
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ ROWS_PER_CHUNK = 256
 # and the farthest open candidate of a block (which sets how far a row's search goes) is nearer.
 # Measured idle, 1 thread, 20,000 x 2,000 Gaussian: 16, 32, 64, 128, 256, 512 -> 64 fastest (2x 512).
 CANDIDATE_BLOCK = 64
+# Rows per grid cell, in units of the neighbour ball's population (see slabs_per_column).
 CELL_FACTOR = 2.0
 
 
