@@ -36,6 +36,8 @@ more threads when torch has them.)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -93,12 +95,16 @@ def slabs_per_column(n: int, base_dims: int) -> int:
     return max(1, int(round((n / rows_per_cell) ** (1.0 / base_dims))))
 
 
-def _threads() -> None:
-    """Numba's threads follow torch's count, as every other path (answers never depend on it).
-
-    Callers give torch its count back afterwards (``torch.set_num_threads``): see the module doc.
-    """
-    numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, max(1, torch.get_num_threads())))
+@contextmanager
+def _torch_thread_count() -> Iterator[None]:
+    """Numba's threads follow torch's count, as every other path (answers never depend on it), and
+    torch gets its count back afterwards, even on an error: see the module doc."""
+    threads = torch.get_num_threads()
+    numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, max(1, threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def sorted_neighbours(ranked: RankedColumns, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -106,10 +112,8 @@ def sorted_neighbours(ranked: RankedColumns, candidates: list[int]) -> tuple[np.
     cols = np.asarray(candidates, dtype=np.int64)
     out = np.empty((cols.size, ranked.n), dtype=np.int64)
     tied = np.empty((cols.size, ranked.n), dtype=np.bool_)
-    threads = torch.get_num_threads()
-    _threads()
-    _sorted_kernel(ranked.order, ranked.sorted, cols, out, tied)
-    torch.set_num_threads(threads)
+    with _torch_thread_count():
+        _sorted_kernel(ranked.order, ranked.sorted, cols, out, tied)
     return out, tied
 
 
@@ -132,10 +136,8 @@ def base_grid_neighbours(
     cands = ranked.values if candidates is None else np.ascontiguousarray(ranked.values[:, candidates])
     out = np.empty((ranked.n, cands.shape[1]), dtype=np.int64)
     tied = np.empty((ranked.n, cands.shape[1]), dtype=np.bool_)
-    threads = torch.get_num_threads()
-    _threads()
-    _base_grid_kernel(base, cells, edges, cands, g, out, tied)
-    torch.set_num_threads(threads)
+    with _torch_thread_count():
+        _base_grid_kernel(base, cells, edges, cands, g, out, tied)
     return out, tied
 
 
