@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from unlearnbench.dependence import knn
-from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, base_grid_neighbours, sorted_neighbours
+from unlearnbench.dependence.grid import (
+    GRID_MAX_BASE,
+    RankedColumns,
+    base_grid_neighbours,
+    candidate_grid_neighbours,
+    grid_neighbours,
+)
 
 
 def _table(n: int, p: int, seed: int) -> np.ndarray:
@@ -31,10 +37,7 @@ def test_grid_answers_are_the_dense_ones_and_flags_every_tie(base_dims: int) -> 
     x = _table(n, base_dims + 6, base_dims)
     ranked = RankedColumns(x)
     cands = list(range(base_dims, x.shape[1]))
-    if base_dims == 0:
-        found, tied = sorted_neighbours(ranked, cands)
-    else:
-        found, tied = (a.T for a in base_grid_neighbours(ranked, list(range(base_dims)), cands))
+    found, tied = grid_neighbours(ranked, list(range(base_dims)), cands)  # the path FOCI takes
     xt = torch.from_numpy(x)
     for a, j in enumerate(cands):
         pts = xt[:, list(range(base_dims)) + [j]]
@@ -46,15 +49,30 @@ def test_grid_answers_are_the_dense_ones_and_flags_every_tie(base_dims: int) -> 
         ok = ~ties
         assert torch.equal(torch.from_numpy(found[a])[ok], d.argmin(dim=1)[ok]), j
     assert tied.any()  # the duplicates and the lattice really made ties
-    if base_dims > 0:  # every column at once, read in place: the same answers for the candidates
-        every, every_tied = base_grid_neighbours(ranked, list(range(base_dims)))
-        assert np.array_equal(every[:, cands].T, found) and np.array_equal(every_tied[:, cands].T, tied)
+    if base_dims > 0:  # both grids, whichever FOCI takes at this size, and the base grid read in place
+        base = list(range(base_dims))
+        every, every_tied = base_grid_neighbours(ranked, base)
+        for other, other_tied in [
+            (a.T for a in base_grid_neighbours(ranked, base, cands)),
+            (every[:, cands].T, every_tied[:, cands].T),
+            candidate_grid_neighbours(ranked, base, cands),
+        ]:  # the same ties flagged, the same answers elsewhere (a tied row's answer is the tie rule's)
+            assert np.array_equal(other_tied, tied) and np.array_equal(other[~tied], found[~tied])
 
 
 def test_grid_rejects_too_many_base_columns() -> None:
     ranked = RankedColumns(np.random.default_rng(0).normal(size=(50, GRID_MAX_BASE + 2)))
     with pytest.raises(ValueError, match="base columns"):
         base_grid_neighbours(ranked, list(range(GRID_MAX_BASE + 1)), [GRID_MAX_BASE + 1])
+    with pytest.raises(ValueError, match="base columns"):
+        candidate_grid_neighbours(ranked, list(range(GRID_MAX_BASE + 1)), [GRID_MAX_BASE + 1])
+
+
+def test_ranked_columns_sort_every_column() -> None:
+    x = _table(400, 5, 0)
+    ranked = RankedColumns(x)
+    assert np.array_equal(ranked.sorted, np.sort(x.T, axis=1))
+    assert np.array_equal(np.take_along_axis(x.T, ranked.order, axis=1), ranked.sorted)
 
 
 def test_a_grid_call_leaves_torchs_thread_count_as_it_was() -> None:
@@ -63,13 +81,17 @@ def test_a_grid_call_leaves_torchs_thread_count_as_it_was() -> None:
     last digits). A fresh process, so that the pool really starts inside the check."""
     script = (
         "import numpy as np, torch\n"
-        "from unlearnbench.dependence.grid import RankedColumns, base_grid_neighbours, sorted_neighbours\n"
+        "from unlearnbench.dependence.grid import RankedColumns, base_grid_neighbours, candidate_grid_neighbours\n"
+        "from unlearnbench.dependence.grid import sorted_neighbours\n"
         "torch.set_num_threads(1)\n"
+        "torch.get_num_threads()\n"  # torch's pool started first, as in a run (the pool then follows numba's)
         "ranked = RankedColumns(np.random.default_rng(0).normal(size=(300, 6)))\n"
+        "print(torch.get_num_threads())\n"
         "sorted_neighbours(ranked, [0, 1])\n"
         "base_grid_neighbours(ranked, [0])\n"
+        "candidate_grid_neighbours(ranked, [0], [1])\n"
         "print(torch.get_num_threads())\n"
     )
     env = {**os.environ, "NUMBA_NUM_THREADS": "2"}  # a pool of two, even on a one-core machine
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "1"
+    assert done.stdout.strip().splitlines() == ["1", "1"]  # after the columns' sort, after the searches

@@ -46,7 +46,7 @@ from unlearnbench.dependence.codec import (
     rank_counts,
     tie_uniforms,
 )
-from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, base_grid_neighbours, sorted_neighbours
+from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, grid_neighbours
 from unlearnbench.dependence.groups import CodedTable, grouped_neighbours, looks_discrete
 from unlearnbench.dependence.knn import (
     DEFAULT_MAX_ELEMENTS,
@@ -239,12 +239,8 @@ def _grid_scorer(X: Tensor, ranked: RankedColumns, max_elements: int, fallback: 
     def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
         if len(selected) > GRID_MAX_BASE:
             return fallback(r, selected, remaining, u)
-        if selected:  # (n, p): every column answered in place, the remaining ones kept
-            found, tied = base_grid_neighbours(ranked, selected)
-            m, flagged = torch.from_numpy(found).T[remaining], torch.from_numpy(tied).T[remaining]
-        else:
-            found, tied = sorted_neighbours(ranked, remaining)
-            m, flagged = torch.from_numpy(found), torch.from_numpy(tied)
+        found, tied = grid_neighbours(ranked, selected, remaining)
+        m, flagged = torch.from_numpy(found), torch.from_numpy(tied)
         if bool(flagged.any()):
             resolve_flagged(X[:, selected], X[:, remaining], u, m, flagged, max_elements)
         return torch.minimum(r[None, :], r[m]).sum(dim=1)

@@ -9,7 +9,9 @@ every candidate of the step, and the work on the base is shared:
 * no base column (the first step): the nearest value is adjacent in sorted order; every
   column is sorted once per FOCI call (:class:`RankedColumns`), so a step is one linear scan
   per candidate (:func:`sorted_neighbours`);
-* one to :data:`GRID_MAX_BASE` base columns (:func:`base_grid_neighbours`): the base space is
+* one base column (:func:`candidate_grid_neighbours`): a grid over the base column and the
+  candidate, per candidate (in two dimensions a row's neighbour is in the next cells);
+* two to :data:`GRID_MAX_BASE` base columns (:func:`base_grid_neighbours`): the base space is
   cut into a grid of cells of about equal row count (slabs by rank in every base column). For
   each row, the rows of its own cell, then of the shell of cells one step further out, and so
   on, are scored for every candidate still open: the base distance once, then one square per
@@ -54,6 +56,13 @@ ROWS_PER_CHUNK = 256
 CANDIDATE_BLOCK = 64
 # Rows per grid cell, in units of the neighbour ball's population (see slabs_per_column).
 CELL_FACTOR = 2.0
+# Up to this many base columns a grid per candidate (candidate_grid_neighbours) beats the shared base
+# grid. Measured idle, 1 thread, 20,000 x 100 Gaussian, one call per base size: with 1 base column
+# 0.27-0.29 s against 0.53-0.62 s; with 2 columns 0.72-0.81 s against 0.45-0.55 s; with 3, 1.9-2.4 s
+# against 0.54-0.69 s (in 3 and 4 dimensions a cell's first shell already holds 26 and 80 cells).
+CANDIDATE_GRID_MAX_BASE = 1
+# Rows per cell of a candidate's grid (measured the same, within 10%, from 1 to 8).
+CANDIDATE_CELL_ROWS = 2.0
 
 
 class RankedColumns:
@@ -69,7 +78,8 @@ class RankedColumns:
         self.n = self.values.shape[0]
         columns = np.ascontiguousarray(self.values.T)  # (p, n): each column's sort reads contiguous memory
         self.order = np.argsort(columns, axis=1)
-        self.sorted = np.take_along_axis(columns, self.order, axis=1)
+        with _torch_thread_count():  # = np.take_along_axis, which took as long as the sort
+            self.sorted = _gather_rows(columns, self.order)
 
     def slabs(self, columns: list[int], g: int) -> tuple[np.ndarray, np.ndarray]:
         """Slab (of ``g``) of every row ``(n, len(columns))`` and each slab's smallest value ``(.., g)``."""
@@ -105,6 +115,23 @@ def _torch_thread_count() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def grid_neighbours(
+    ranked: RankedColumns, selected: list[int], candidates: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The grid path for every candidate, by the number of base columns: ``(c, n)`` rows, ``(c, n)`` ties.
+
+    None: :func:`sorted_neighbours`; up to :data:`CANDIDATE_GRID_MAX_BASE`: a grid per candidate
+    (:func:`candidate_grid_neighbours`); more: the shared base grid (:func:`base_grid_neighbours`,
+    every column answered in place, which is cheaper than copying the candidates out).
+    """
+    if not selected:
+        return sorted_neighbours(ranked, candidates)
+    if len(selected) <= CANDIDATE_GRID_MAX_BASE:
+        return candidate_grid_neighbours(ranked, selected, candidates)
+    found, tied = base_grid_neighbours(ranked, selected)
+    return np.ascontiguousarray(found.T[candidates]), np.ascontiguousarray(tied.T[candidates])
 
 
 def sorted_neighbours(ranked: RankedColumns, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -280,3 +307,159 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                 for j in range(width):
                     out[i, first + j] = best_row[j]
                     tied[i, first + j] = ties[j] > 1
+
+
+def candidate_grid_neighbours(
+    ranked: RankedColumns, selected: list[int], candidates: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest other row in ``[selected, j]`` for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties.
+
+    One grid per candidate over all ``s + 1`` columns (rank slabs in each), searched shell by
+    shell like :func:`base_grid_neighbours`'s. Nothing is shared between candidates but the base
+    slabs, yet in two to four dimensions a row's nearest neighbour lies in its own cell or the
+    next ones (a few rows), where the shared base grid scans every row of the base box, which in
+    the base alone holds ``~ n^(s/(s+1))`` rows (measured: see :data:`CANDIDATE_GRID_MAX_BASE`).
+    """
+    s = len(selected)
+    if not 1 <= s <= GRID_MAX_BASE:
+        raise ValueError(f"the candidate grid takes 1 to {GRID_MAX_BASE} base columns, got {s}")
+    g = max(1, int(round((ranked.n / CANDIDATE_CELL_ROWS) ** (1.0 / (s + 1)))))
+    cells, edges = ranked.slabs(selected, g)
+    cols = np.asarray(candidates, dtype=np.int64)
+    out = np.empty((cols.size, ranked.n), dtype=np.int64)
+    tied = np.empty((cols.size, ranked.n), dtype=np.bool_)
+    with _torch_thread_count():
+        _candidate_grid_kernel(
+            ranked.values,
+            ranked.order,
+            ranked.sorted,
+            np.asarray(selected, dtype=np.int64),
+            cells,
+            edges,
+            cols,
+            g,
+            out,
+            tied,
+        )
+    return out, tied
+
+
+@njit(parallel=True, cache=True)
+def _candidate_grid_kernel(values, order, sorted_, base_cols, base_cells, base_edges, cols, g, out, tied):  # noqa: ANN001, ANN202
+    n = values.shape[0]
+    s = base_cols.size
+    d = s + 1
+    stride = np.ones(d, dtype=np.int64)
+    for k in range(1, d):
+        stride[k] = stride[k - 1] * g
+    total = stride[d - 1] * g
+    for a in prange(cols.size):
+        j = cols[a]
+        # this candidate's slabs, then every row's cell, and the rows (and their points) in cell order
+        cell = np.empty((n, d), dtype=np.int64)
+        edges = np.empty((d, g))
+        for k in range(s):
+            cell[:, k] = base_cells[:, k]
+            edges[k] = base_edges[k]
+        for t in range(n):
+            cell[order[j, t], s] = t * g // n
+        for c in range(g):
+            edges[s, c] = sorted_[j, -((-c * n) // g)]
+        start = np.zeros(total + 1, dtype=np.int64)
+        code = np.zeros(n, dtype=np.int64)
+        for i in range(n):
+            for k in range(d):
+                code[i] += cell[i, k] * stride[k]
+            start[code[i] + 1] += 1
+        for x in range(total):
+            start[x + 1] += start[x]
+        fill = start[:-1].copy()
+        members = np.empty(n, dtype=np.int64)
+        points = np.empty((n, d))
+        for i in range(n):
+            m = fill[code[i]]
+            fill[code[i]] += 1
+            members[m] = i
+            for k in range(s):
+                points[m, k] = values[i, base_cols[k]]
+            points[m, s] = values[i, j]
+        query = np.empty(d)
+        low = np.empty(d, dtype=np.int64)
+        high = np.empty(d, dtype=np.int64)
+        at = np.empty(d, dtype=np.int64)
+        for q in range(n):  # rows in cell order: consecutive queries search the same cells
+            i = members[q]
+            for k in range(d):
+                query[k] = points[q, k]
+            best = math.inf
+            best_row = -1
+            ties = 0
+            r = 0
+            while True:
+                for k in range(d):
+                    low[k] = max(cell[i, k] - r, 0)
+                    high[k] = min(cell[i, k] + r, g - 1)
+                    at[k] = low[k]
+                # the box's cells in lines along column 0: a line's cells are consecutive codes, so its
+                # rows are one run of ``members``; a line inside the shell adds only its two end cells
+                while True:
+                    x = 0
+                    edge = r == 0
+                    for k in range(1, d):
+                        x += at[k] * stride[k]
+                        if abs(at[k] - cell[i, k]) == r:
+                            edge = True
+                    for piece in range(2):
+                        if edge:
+                            if piece == 1:
+                                break
+                            first, last = low[0], high[0]
+                        elif piece == 0:
+                            if low[0] != cell[i, 0] - r:
+                                continue
+                            first, last = low[0], low[0]
+                        else:
+                            if high[0] != cell[i, 0] + r:
+                                continue
+                            first, last = high[0], high[0]
+                        for m in range(start[x + first], start[x + last + 1]):
+                            if members[m] == i:
+                                continue
+                            dist = (query[0] - points[m, 0]) ** 2
+                            for k in range(1, d):
+                                dist += (query[k] - points[m, k]) ** 2
+                            if dist < best:
+                                best = dist
+                                best_row = members[m]
+                                ties = 1
+                            elif dist == best:
+                                ties += 1
+                    k = 1
+                    while k < d:  # the next line of the box (an odometer over columns 1..d-1)
+                        at[k] += 1
+                        if at[k] <= high[k]:
+                            break
+                        at[k] = low[k]
+                        k += 1
+                    if k == d:
+                        break
+                bound = math.inf  # every row outside the box is at least this far in one column
+                for k in range(d):
+                    if cell[i, k] - r - 1 >= 0:
+                        bound = min(bound, (query[k] - edges[k, cell[i, k] - r]) ** 2)
+                    if cell[i, k] + r + 1 <= g - 1:
+                        bound = min(bound, (edges[k, cell[i, k] + r + 1] - query[k]) ** 2)
+                if best < bound or bound == math.inf:
+                    break
+                r += 1
+            out[a, i] = best_row
+            tied[a, i] = ties > 1
+
+
+@njit(parallel=True, cache=True)
+def _gather_rows(columns, order):  # noqa: ANN001, ANN202
+    out = np.empty_like(columns)
+    for c in prange(columns.shape[0]):
+        for t in range(columns.shape[1]):
+            out[c, t] = columns[c, order[c, t]]
+    return out

@@ -12,8 +12,9 @@ exact and returning the same indices:
 * ``groups`` (:mod:`.groups`): discrete data, identical rows grouped, ties never expanded;
 * ``sort``: one dimension (no base column), one sort per candidate, in torch (any device);
 * ``grid`` (:mod:`.grid`): on a CPU, up to :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE`
-  base columns: all candidates in one compiled call, sharing a grid over the base columns
-  (or, with no base column, one scan of each presorted column), ``O(n)`` expected per candidate;
+  base columns: all candidates in one compiled call: with no base column one scan of each
+  presorted column, with one a grid per candidate, with more a grid over the base columns
+  shared by all candidates, ``O(n)`` expected per candidate;
 * ``pruned``: the batched search below, in torch on the data's device, with the shortcuts
   described next (more base columns, or a GPU); on a CPU with many rows its base shortlists
   come from one ``cKDTree`` on the base columns (shared by all candidates) instead of an
@@ -58,7 +59,7 @@ from scipy.spatial import cKDTree
 
 from unlearnbench.dependence import groups as groups_module
 from unlearnbench.dependence import kdtree as kdtree_module
-from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, base_grid_neighbours, sorted_neighbours
+from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, grid_neighbours
 from unlearnbench.dependence.groups import (
     BaseGroups,
     column_codes,
@@ -245,11 +246,7 @@ def _grid(base: Tensor, candidates: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The :mod:`.grid` path: the columns sorted here (FOCI sorts them once per call instead)."""
     s = base.shape[1]
     ranked = RankedColumns(torch.cat([base, candidates], dim=1).detach().cpu().numpy())
-    cols = list(range(s, s + candidates.shape[1]))
-    if s == 0:
-        return sorted_neighbours(ranked, cols)
-    found, tied = base_grid_neighbours(ranked, list(range(s)), cols)
-    return np.ascontiguousarray(found.T), np.ascontiguousarray(tied.T)
+    return grid_neighbours(ranked, list(range(s)), list(range(s, s + candidates.shape[1])))
 
 
 def _dense(base: Tensor, candidates: Tensor, u: Tensor, max_elements: int) -> Tensor:
@@ -499,7 +496,9 @@ def _base_tree(base: Tensor) -> cKDTree | None:
     if not _base_tree_used(base):
         return None
     points = np.ascontiguousarray(base.detach().numpy())
-    return cKDTree(points, leafsize=16, balanced_tree=False, compact_nodes=False, copy_data=False)
+    return cKDTree(
+        points, leafsize=kdtree_module.LEAF_SIZE, balanced_tree=False, compact_nodes=False, copy_data=False
+    )
 
 
 def _tree_shortlist(
