@@ -24,7 +24,10 @@ from scipy.spatial import cKDTree
 # Relative margin between a certified distance and the tree's bound for the rows it did not
 # return: the tree accumulates squares in its own order (a few ulps of difference, ~1e-15).
 MARGIN = 1e-9
-LEAF_SIZE = 16
+# Rows per leaf. Measured idle, 1 thread, 20,000 queries on 202,599 rows: 64 against scipy's default
+# 16 was 2.0x faster on jittered binary data (9 columns, 3 neighbours), 1.9x (13 columns, 14), 1.7x
+# on Gaussian data (6 columns, 3) and 1.4x (9 columns, 14); 128 was no faster than 64.
+LEAF_SIZE = 64
 
 
 def query_workers() -> int:
