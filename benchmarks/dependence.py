@@ -11,7 +11,8 @@ R run is a lower bound on R's time, printed ``>= T``, and the ratio then ``>= r`
         --r-timeout 900 --brute-timeout 300 --ours-timeout 900 --fig3-timeout 1200 --json out.json
 
 Cases (``--cases``, comma-separated; default all of the issue's): ``NxP`` is the R package's
-example, ``X`` standard Gaussian (n x p) and ``y = x1 x10 + x20^2 + 0.1 noise``; ``celeba`` is
+example, ``X`` standard Gaussian (n x p) and ``y = x1 x10 + x20^2 + 0.1 noise`` (``NxP:SEED`` draws
+them with another seed than 0, data no earlier run has seen); ``celeba`` is
 a binary table of CelebA's shape (202,599 x 40, the suite's labelled stand-in generator,
 :func:`unlearnbench.experiments.codec_speed.synthetic_attribute_table`), target ``Male``, the
 other 39 attributes the candidates; ``celeba:N`` subsamples N rows. Every case is full FOCI
@@ -84,7 +85,7 @@ cat(sprintf("RESULT %.6f %s\n", seconds, paste(sel, collapse = ",")))
 
 
 def make_case(name: str) -> tuple[np.ndarray, np.ndarray, bool]:
-    """``(y, X, tied)`` for a case name (``NxP``, ``celeba`` or ``celeba:N``)."""
+    """``(y, X, tied)`` for a case name (``NxP``, ``NxP:SEED``, ``celeba`` or ``celeba:N``)."""
     if name.startswith("celeba"):
         from unlearnbench.experiments.codec_speed import CELEBA_ROWS, synthetic_attribute_table
 
@@ -93,11 +94,14 @@ def make_case(name: str) -> tuple[np.ndarray, np.ndarray, bool]:
         values = (table.values > 0).astype(np.float64)
         t = table.names.index(CELEBA_TARGET)
         return values[:, t], np.delete(values, t, axis=1), True
+    shape, _, seed = name.partition(":")
     try:
-        n, p = (int(v) for v in name.lower().split("x"))
+        n, p = (int(v) for v in shape.lower().split("x"))
+        rng = np.random.default_rng(int(seed or 0))
     except ValueError:
-        raise SystemExit(f"bad case {name!r}: use NxP (e.g. 1000x100), celeba or celeba:N") from None
-    rng = np.random.default_rng(0)
+        raise SystemExit(
+            f"bad case {name!r}: use NxP or NxP:SEED (e.g. 1000x100:7), celeba or celeba:N"
+        ) from None
     X = rng.normal(size=(n, p))
     y = X[:, 0] * X[:, 9] + X[:, 19] ** 2 + 0.1 * rng.normal(size=n)
     return y, X, False
@@ -108,13 +112,17 @@ def run_ours(case: str, strategy: str, device: str, threads: int) -> dict:
     import torch
 
     from unlearnbench.dependence.foci import foci
+    from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, grid_neighbours
 
     if threads > 0:
         torch.set_num_threads(threads)
     y, X, _ = make_case(case)
     yt, Xt = torch.tensor(y, device=device), torch.tensor(X, device=device)
-    # warm-up, untimed: two steps on a small continuous table and one on the case itself, so that
-    # every compiled kernel (numba's disk cache, or its first compilation) is loaded before timing
+    # warm-up, untimed: every compiled grid kernel (numba's disk cache, or its first compilation,
+    # seconds), two steps on a small continuous table and one on the case itself
+    ranked = RankedColumns(np.random.default_rng(0).normal(size=(300, GRID_MAX_BASE + 2)))
+    for base in range(GRID_MAX_BASE + 1):
+        grid_neighbours(ranked, list(range(base)), [GRID_MAX_BASE + 1])
     warm = torch.randn(300, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).to(device)
     foci(warm[:, 0] + warm[:, 1], warm, max_features=2, seed=0, strategy=strategy)
     foci(yt[:300], Xt[:300, :5], max_features=1, seed=0, strategy=strategy)
