@@ -276,21 +276,9 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                                             ties[j] = 1
                                         elif dist == best[j]:
                                             ties[j] += 1
-                        k = 0
-                        while k < s:  # the next cell of the box (an odometer)
-                            at[k] += 1
-                            if at[k] <= high[k]:
-                                break
-                            at[k] = low[k]
-                            k += 1
-                        if k == s:
+                        if not _next_cell(at, low, high, 0):
                             break
-                    bound = math.inf  # every row outside the box is at least this far in one base column
-                    for k in range(s):
-                        if cells[i, k] - r - 1 >= 0:
-                            bound = min(bound, (base[i, k] - edges[k, cells[i, k] - r]) ** 2)
-                        if cells[i, k] + r + 1 <= g - 1:
-                            bound = min(bound, (edges[k, cells[i, k] + r + 1] - base[i, k]) ** 2)
+                    bound = _box_bound(base[i], cells[i], edges, r, g)
                     # a candidate is done when its best is below the bound: rows further out cannot reach it
                     kept = 0
                     worst = 0.0
@@ -434,21 +422,9 @@ def _candidate_grid_kernel(values, order, sorted_, base_cols, base_cells, base_e
                                 ties = 1
                             elif dist == best:
                                 ties += 1
-                    k = 1
-                    while k < d:  # the next line of the box (an odometer over columns 1..d-1)
-                        at[k] += 1
-                        if at[k] <= high[k]:
-                            break
-                        at[k] = low[k]
-                        k += 1
-                    if k == d:
+                    if not _next_cell(at, low, high, 1):  # the next line: columns 1..d-1 only
                         break
-                bound = math.inf  # every row outside the box is at least this far in one column
-                for k in range(d):
-                    if cell[i, k] - r - 1 >= 0:
-                        bound = min(bound, (query[k] - edges[k, cell[i, k] - r]) ** 2)
-                    if cell[i, k] + r + 1 <= g - 1:
-                        bound = min(bound, (edges[k, cell[i, k] + r + 1] - query[k]) ** 2)
+                bound = _box_bound(query, cell[i], edges, r, g)
                 if best < bound or bound == math.inf:
                     break
                 r += 1
@@ -463,3 +439,34 @@ def _gather_rows(columns, order):  # noqa: ANN001, ANN202
         for t in range(columns.shape[1]):
             out[c, t] = columns[c, order[c, t]]
     return out
+
+
+@njit(cache=True, inline="always")
+def _next_cell(at, low, high, first):  # noqa: ANN001, ANN202
+    """Advance ``at`` to the next cell of the box ``[low, high]`` (an odometer over the columns from
+    ``first`` on); False when the box is done."""
+    k = first
+    while k < at.size:
+        at[k] += 1
+        if at[k] <= high[k]:
+            return True
+        at[k] = low[k]
+        k += 1
+    return False
+
+
+@njit(cache=True, inline="always")
+def _box_bound(point, cell, edges, r, g):  # noqa: ANN001, ANN202
+    """How far every row outside the box of radius ``r`` around ``cell`` is at least, squared.
+
+    A row outside the box lies beyond a slab edge in some column, and the edges are data values:
+    the bound is one squared difference of the same floats a distance sums, never above the
+    distance (the exactness argument of the module doc). ``inf`` when the box is the whole grid.
+    """
+    bound = math.inf
+    for k in range(point.size):
+        if cell[k] - r - 1 >= 0:
+            bound = min(bound, (point[k] - edges[k, cell[k] - r]) ** 2)
+        if cell[k] + r + 1 <= g - 1:
+            bound = min(bound, (edges[k, cell[k] + r + 1] - point[k]) ** 2)
+    return bound
