@@ -55,8 +55,9 @@ def test_grid_answers_are_the_dense_ones_and_flags_every_tie(base_dims: int) -> 
         for other, other_tied in [
             (a.T for a in base_grid_neighbours(ranked, base, cands)),
             (every[:, cands].T, every_tied[:, cands].T),
-            candidate_grid_neighbours(ranked, base, cands),
-        ]:  # the same ties flagged, the same answers elsewhere (a tied row's answer is the tie rule's)
+        ] + (
+            [candidate_grid_neighbours(ranked, base, cands)] if base_dims == 1 else []
+        ):  # the same ties flagged, the same answers elsewhere (a tied row's answer is the tie rule's)
             assert np.array_equal(other_tied, tied) and np.array_equal(other[~tied], found[~tied])
 
 
@@ -64,8 +65,8 @@ def test_grid_rejects_too_many_base_columns() -> None:
     ranked = RankedColumns(np.random.default_rng(0).normal(size=(50, GRID_MAX_BASE + 2)))
     with pytest.raises(ValueError, match="base columns"):
         base_grid_neighbours(ranked, list(range(GRID_MAX_BASE + 1)), [GRID_MAX_BASE + 1])
-    with pytest.raises(ValueError, match="base columns"):
-        candidate_grid_neighbours(ranked, list(range(GRID_MAX_BASE + 1)), [GRID_MAX_BASE + 1])
+    with pytest.raises(ValueError, match="1 base column"):
+        candidate_grid_neighbours(ranked, [0, 1], [GRID_MAX_BASE + 1])
 
 
 def test_ranked_columns_sort_every_column() -> None:

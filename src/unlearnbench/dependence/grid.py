@@ -57,9 +57,11 @@ CANDIDATE_BLOCK = 64
 # Rows per grid cell, in units of the neighbour ball's population (see slabs_per_column).
 CELL_FACTOR = 2.0
 # Up to this many base columns a grid per candidate (candidate_grid_neighbours) beats the shared base
-# grid. Measured idle, 1 thread, 20,000 x 100 Gaussian, one call per base size: with 1 base column
-# 0.27-0.29 s against 0.53-0.62 s; with 2 columns 0.72-0.81 s against 0.45-0.55 s; with 3, 1.9-2.4 s
-# against 0.54-0.69 s (in 3 and 4 dimensions a cell's first shell already holds 26 and 80 cells).
+# grid. Measured idle, 1 thread, 20,000 x 100 Gaussian, one call per base size, with a grid per
+# candidate in any number of dimensions (an earlier version): with 1 base column 0.27-0.29 s against
+# 0.53-0.62 s; with 2 columns 0.72-0.81 s against 0.45-0.55 s; with 3, 1.9-2.4 s against 0.54-0.69 s.
+# The kernel written for two dimensions then took 0.22 s (general: 0.32-0.34 s) and 5,000 x 2,000
+# 1.03 s (general: 1.56-1.59 s); so it is the only one kept.
 CANDIDATE_GRID_MAX_BASE = 1
 # Rows per cell of a candidate's grid (measured the same, within 10%, from 1 to 8).
 CANDIDATE_CELL_ROWS = 2.0
@@ -276,7 +278,7 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                                             ties[j] = 1
                                         elif dist == best[j]:
                                             ties[j] += 1
-                        if not _next_cell(at, low, high, 0):
+                        if not _next_cell(at, low, high):
                             break
                     bound = _box_bound(base[i], cells[i], edges, r, g)
                     # a candidate is done when its best is below the bound: rows further out cannot reach it
@@ -300,18 +302,19 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
 def candidate_grid_neighbours(
     ranked: RankedColumns, selected: list[int], candidates: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest other row in ``[selected, j]`` for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties.
+    """Nearest other row in ``[selected, j]`` for every candidate ``j``, one selected column:
+    ``(c, n)`` rows, ``(c, n)`` ties.
 
-    One grid per candidate over all ``s + 1`` columns (rank slabs in each), searched shell by
-    shell like :func:`base_grid_neighbours`'s. Nothing is shared between candidates but the base
-    slabs, yet in two to four dimensions a row's nearest neighbour lies in its own cell or the
-    next ones (a few rows), where the shared base grid scans every row of the base box, which in
-    the base alone holds ``~ n^(s/(s+1))`` rows (measured: see :data:`CANDIDATE_GRID_MAX_BASE`).
+    One grid per candidate over the two columns (rank slabs in each), searched shell by shell
+    like :func:`base_grid_neighbours`'s. Nothing is shared between candidates but the base
+    slabs, yet in two dimensions a row's nearest neighbour lies in its own cell or the next ones
+    (about 18 rows scanned per row on Gaussian data), where the shared base grid scans every row
+    of a base slab around it (~ ``sqrt(n)``). In three and more dimensions the first shell
+    already holds 26 and 80 cells, and the shared grid wins (see :data:`CANDIDATE_GRID_MAX_BASE`).
     """
-    s = len(selected)
-    if not 1 <= s <= GRID_MAX_BASE:
-        raise ValueError(f"the candidate grid takes 1 to {GRID_MAX_BASE} base columns, got {s}")
-    g = max(1, int(round((ranked.n / CANDIDATE_CELL_ROWS) ** (1.0 / (s + 1)))))
+    if len(selected) != 1:
+        raise ValueError(f"the candidate grid takes 1 base column, got {len(selected)}")
+    g = max(1, int(round((ranked.n / CANDIDATE_CELL_ROWS) ** 0.5)))
     cells, edges = ranked.slabs(selected, g)
     cols = np.asarray(candidates, dtype=np.int64)
     out = np.empty((cols.size, ranked.n), dtype=np.int64)
@@ -321,9 +324,9 @@ def candidate_grid_neighbours(
             ranked.values,
             ranked.order,
             ranked.sorted,
-            np.asarray(selected, dtype=np.int64),
-            cells,
-            edges,
+            selected[0],
+            cells[:, 0].copy(),
+            edges[0],
             cols,
             g,
             out,
@@ -333,98 +336,75 @@ def candidate_grid_neighbours(
 
 
 @njit(parallel=True, cache=True)
-def _candidate_grid_kernel(values, order, sorted_, base_cols, base_cells, base_edges, cols, g, out, tied):  # noqa: ANN001, ANN202
+def _candidate_grid_kernel(values, order, sorted_, base_col, base_cell, base_edges, cols, g, out, tied):  # noqa: ANN001, ANN202
     n = values.shape[0]
-    s = base_cols.size
-    d = s + 1
-    stride = np.ones(d, dtype=np.int64)
-    for k in range(1, d):
-        stride[k] = stride[k - 1] * g
-    total = stride[d - 1] * g
     for a in prange(cols.size):
         j = cols[a]
-        # this candidate's slabs, then every row's cell, and the rows (and their points) in cell order
-        cell = np.empty((n, d), dtype=np.int64)
-        edges = np.empty((d, g))
-        for k in range(s):
-            cell[:, k] = base_cells[:, k]
-            edges[k] = base_edges[k]
+        # this candidate's slabs, every row's cell (x: the base column's slab, y: the candidate's),
+        # and the rows with their two values in cell order (x fastest)
+        cell = np.empty((n, 2), dtype=np.int64)
+        edges = np.empty((2, g))
+        edges[0] = base_edges
         for t in range(n):
-            cell[order[j, t], s] = t * g // n
+            cell[order[j, t], 1] = t * g // n
         for c in range(g):
-            edges[s, c] = sorted_[j, -((-c * n) // g)]
-        start = np.zeros(total + 1, dtype=np.int64)
-        code = np.zeros(n, dtype=np.int64)
+            edges[1, c] = sorted_[j, -((-c * n) // g)]
+        start = np.zeros(g * g + 1, dtype=np.int64)
         for i in range(n):
-            for k in range(d):
-                code[i] += cell[i, k] * stride[k]
-            start[code[i] + 1] += 1
-        for x in range(total):
+            cell[i, 0] = base_cell[i]
+            start[cell[i, 0] + g * cell[i, 1] + 1] += 1
+        for x in range(g * g):
             start[x + 1] += start[x]
         fill = start[:-1].copy()
         members = np.empty(n, dtype=np.int64)
-        points = np.empty((n, d))
+        points = np.empty((n, 2))
         for i in range(n):
-            m = fill[code[i]]
-            fill[code[i]] += 1
+            m = fill[cell[i, 0] + g * cell[i, 1]]
+            fill[cell[i, 0] + g * cell[i, 1]] += 1
             members[m] = i
-            for k in range(s):
-                points[m, k] = values[i, base_cols[k]]
-            points[m, s] = values[i, j]
-        query = np.empty(d)
-        low = np.empty(d, dtype=np.int64)
-        high = np.empty(d, dtype=np.int64)
-        at = np.empty(d, dtype=np.int64)
+            points[m, 0] = values[i, base_col]
+            points[m, 1] = values[i, j]
+        own_cell = np.empty(2, dtype=np.int64)
         for q in range(n):  # rows in cell order: consecutive queries search the same cells
             i = members[q]
-            for k in range(d):
-                query[k] = points[q, k]
+            x0, y0 = points[q, 0], points[q, 1]
+            cx, cy = cell[i, 0], cell[i, 1]
+            own_cell[0], own_cell[1] = cx, cy
+            own = points[q]
             best = math.inf
             best_row = -1
             ties = 0
             r = 0
             while True:
-                for k in range(d):
-                    low[k] = max(cell[i, k] - r, 0)
-                    high[k] = min(cell[i, k] + r, g - 1)
-                    at[k] = low[k]
-                # the box's cells in lines along column 0: a line's cells are consecutive codes, so its
-                # rows are one run of ``members``; a line inside the shell adds only its two end cells
-                while True:
-                    x = 0
-                    edge = r == 0
-                    for k in range(1, d):
-                        x += at[k] * stride[k]
-                        if abs(at[k] - cell[i, k]) == r:
-                            edge = True
+                low, high = max(cx - r, 0), min(cx + r, g - 1)
+                for y in range(max(cy - r, 0), min(cy + r, g - 1) + 1):
+                    # a line of the box is consecutive cells, so its rows are one run of ``members``;
+                    # a line inside the shell adds only its two end cells
                     for piece in range(2):
-                        if edge:
+                        if r == 0 or y == cy - r or y == cy + r:
                             if piece == 1:
                                 break
-                            first, last = low[0], high[0]
+                            first, last = low, high
                         elif piece == 0:
-                            if low[0] != cell[i, 0] - r:
+                            if low != cx - r:
                                 continue
-                            first, last = low[0], low[0]
+                            first, last = low, low
                         else:
-                            if high[0] != cell[i, 0] + r:
+                            if high != cx + r:
                                 continue
-                            first, last = high[0], high[0]
-                        for m in range(start[x + first], start[x + last + 1]):
+                            first, last = high, high
+                        for m in range(start[y * g + first], start[y * g + last + 1]):
                             if members[m] == i:
                                 continue
-                            dist = (query[0] - points[m, 0]) ** 2
-                            for k in range(1, d):
-                                dist += (query[k] - points[m, k]) ** 2
+                            dist = (x0 - points[m, 0]) ** 2
+                            dist += (y0 - points[m, 1]) ** 2  # the base column's square, then the candidate's
                             if dist < best:
                                 best = dist
                                 best_row = members[m]
                                 ties = 1
                             elif dist == best:
                                 ties += 1
-                    if not _next_cell(at, low, high, 1):  # the next line: columns 1..d-1 only
-                        break
-                bound = _box_bound(query, cell[i], edges, r, g)
+                bound = _box_bound(own, own_cell, edges, r, g)
                 if best < bound or bound == math.inf:
                     break
                 r += 1
@@ -442,10 +422,9 @@ def _gather_rows(columns, order):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, inline="always")
-def _next_cell(at, low, high, first):  # noqa: ANN001, ANN202
-    """Advance ``at`` to the next cell of the box ``[low, high]`` (an odometer over the columns from
-    ``first`` on); False when the box is done."""
-    k = first
+def _next_cell(at, low, high):  # noqa: ANN001, ANN202
+    """Advance ``at`` to the next cell of the box ``[low, high]`` (an odometer); False when it is done."""
+    k = 0
     while k < at.size:
         at[k] += 1
         if at[k] <= high[k]:
