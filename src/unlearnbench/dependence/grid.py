@@ -60,8 +60,9 @@ CELL_FACTOR = 2.0
 # grid. Measured idle, 1 thread, 20,000 x 100 Gaussian, one call per base size, with a grid per
 # candidate in any number of dimensions (an earlier version): with 1 base column 0.27-0.29 s against
 # 0.53-0.62 s; with 2 columns 0.72-0.81 s against 0.45-0.55 s; with 3, 1.9-2.4 s against 0.54-0.69 s.
-# The kernel written for two dimensions then took 0.22 s (general: 0.32-0.34 s) and 5,000 x 2,000
-# 1.03 s (general: 1.56-1.59 s); so it is the only one kept.
+# A kernel written for two dimensions then took 0.22 s (general: 0.32-0.34 s) and 5,000 x 2,000
+# 1.03 s (general: 1.56-1.59 s); so only a 2-D grid is kept (as kept, with the bound shared with the
+# base grid, 5-10% slower than that first 2-D kernel in a later A/B on a noisier machine).
 CANDIDATE_GRID_MAX_BASE = 1
 # Rows per cell of a candidate's grid (measured the same, within 10%, from 1 to 8).
 CANDIDATE_CELL_ROWS = 2.0
