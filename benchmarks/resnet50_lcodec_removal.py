@@ -82,7 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stage-passes", type=int, default=2, help="times the stages run; the last is reported (default 2)"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.stage_passes < 1:
+        parser.error(f"--stage-passes must be at least 1, got {args.stage_passes}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -62,7 +62,7 @@ CELL_FACTOR = 2.0
 # 0.53-0.62 s; with 2 columns 0.72-0.81 s against 0.45-0.55 s; with 3, 1.9-2.4 s against 0.54-0.69 s.
 # A kernel written for two dimensions then took 0.22 s (general: 0.32-0.34 s) and 5,000 x 2,000
 # 1.03 s (general: 1.56-1.59 s); so only a 2-D grid is kept (as kept, with the bound shared with the
-# base grid, 5-10% slower than that first 2-D kernel in a later A/B on a noisier machine).
+# base grid: 0.213 s, as fast as that first 2-D kernel in the same process, min of 6, load 0.6).
 CANDIDATE_GRID_MAX_BASE = 1
 # Rows per cell of a candidate's grid (measured the same, within 10%, from 1 to 8).
 CANDIDATE_CELL_ROWS = 2.0
@@ -365,13 +365,10 @@ def _candidate_grid_kernel(values, order, sorted_, base_col, base_cell, base_edg
             members[m] = i
             points[m, 0] = values[i, base_col]
             points[m, 1] = values[i, j]
-        own_cell = np.empty(2, dtype=np.int64)
         for q in range(n):  # rows in cell order: consecutive queries search the same cells
             i = members[q]
             x0, y0 = points[q, 0], points[q, 1]
             cx, cy = cell[i, 0], cell[i, 1]
-            own_cell[0], own_cell[1] = cx, cy
-            own = points[q]
             best = math.inf
             best_row = -1
             ties = 0
@@ -405,7 +402,7 @@ def _candidate_grid_kernel(values, order, sorted_, base_col, base_cell, base_edg
                                 ties = 1
                             elif dist == best:
                                 ties += 1
-                bound = _box_bound(own, own_cell, edges, r, g)
+                bound = _box_bound(points[q], cell[i], edges, r, g)
                 if best < bound or bound == math.inf:
                     break
                 r += 1
