@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -161,3 +163,24 @@ def test_coded_table_only_for_discrete_tables() -> None:
     assert coded is not None
     values, codes = coded.columns[1]
     assert values.tolist() == [0.0, 1.0] and np.array_equal(values[codes], binary[:, 1])
+
+
+def test_lfoci_on_binary_data_uses_the_grid_only_where_it_serves(monkeypatch) -> None:
+    """L-FOCI's jittered binary table: the grid for the first two steps, then the pruned path
+    (faster there, see grid_serves); the selection is the one-at-a-time reference's."""
+    foci_module = importlib.import_module("unlearnbench.dependence.foci")
+    grid_steps: list[int] = []
+    real = foci_module.grid_neighbours
+
+    def spy(ranked, selected, candidates):
+        grid_steps.append(len(selected))
+        return real(ranked, selected, candidates)
+
+    monkeypatch.setattr(foci_module, "grid_neighbours", spy)
+    rng = np.random.default_rng(12)
+    X = (rng.random(size=(1200, 8)) < np.linspace(0.05, 0.5, 8)).astype(float)
+    y = X[:, 1] + 2 * X[:, 4] + X[:, 6] + X[:, 0] * X[:, 7]
+    fast = lfoci(y, X, seed=3)
+    assert len(fast.selected) >= 3 and max(grid_steps) == 1
+    slow = lfoci_reference(y, X, seed=3)
+    assert fast.selected == slow.selected and fast.statistics == slow.statistics

@@ -227,3 +227,50 @@ def test_tree_shortlists_and_per_candidate_trees_equal_dense_on_many_rows(base_d
     dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u, strategy="pruned"), dense)
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)
+
+
+def _jittered_binary(rng: np.random.Generator, n: int, columns: int) -> np.ndarray:
+    """L-FOCI's inputs: binary columns with rare and common levels, standardised, plus 1e-3 noise."""
+    share = np.linspace(0.03, 0.5, columns)
+    binary = (rng.random(size=(n, columns)) < share).astype(float)
+    scaled = (binary - binary.mean(axis=0)) / binary.std(axis=0, ddof=1)
+    return scaled + 1e-3 * rng.normal(size=scaled.shape)
+
+
+def test_looks_clustered_tells_jittered_discrete_columns_from_continuous_ones() -> None:
+    from unlearnbench.dependence.groups import looks_clustered
+
+    rng = np.random.default_rng(8)
+    assert all(looks_clustered(col) for col in _jittered_binary(rng, 500, 6).T)
+    three_levels = rng.integers(0, 3, size=500) + 1e-4 * rng.normal(size=500)
+    assert looks_clustered(three_levels)
+    assert not looks_clustered(rng.normal(size=500))
+    assert not looks_clustered(rng.standard_t(2, size=500))  # heavy tails: wide gaps, yet continuous
+    assert not looks_clustered(np.full(500, 2.0))  # constant: nothing to tell
+    assert not looks_clustered(rng.integers(0, 40, size=500) + 1e-4 * rng.normal(size=500))  # too many levels
+
+
+def test_clustered_data_leave_the_shared_grid_for_the_pruned_path() -> None:
+    """On jittered binary data the shared base grid scans far for rare levels (see grid_serves)."""
+    rng = np.random.default_rng(9)
+    pts = torch.tensor(_jittered_binary(rng, 2000, GRID_MAX_BASE + 2))
+    cands = pts[:, -2:]
+    assert set(knn.choose_paths(pts[:, :1], cands)) == {"grid"}  # one base column: the candidate grid
+    for s in range(2, GRID_MAX_BASE + 1):
+        assert set(knn.choose_paths(pts[:, :s], cands)) == {"pruned"}
+    gaussian = torch.tensor(rng.normal(size=(2000, 3)))
+    assert set(knn.choose_paths(gaussian[:, :2], gaussian[:, 2:])) == {"grid"}
+
+
+@pytest.mark.parametrize("base_dims", [2, 4])
+def test_pruned_path_on_clustered_data_equals_dense(base_dims: int) -> None:
+    rng = np.random.default_rng(60 + base_dims)
+    n = knn.TREE_SHORTLIST_ROWS + 200  # the k-d tree shortlists and per-candidate trees
+    pts = _jittered_binary(rng, n, base_dims + 4)
+    pts[100:110] = pts[200:210]  # duplicates: exact ties
+    base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
+    u = _u(n, base_dims)
+    dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
+    assert set(knn.choose_paths(base, cands)) == {"pruned"}
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u, strategy="grid"), dense)

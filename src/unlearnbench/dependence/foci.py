@@ -46,8 +46,8 @@ from unlearnbench.dependence.codec import (
     rank_counts,
     tie_uniforms,
 )
-from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, grid_neighbours
-from unlearnbench.dependence.groups import CodedTable, grouped_neighbours, looks_discrete
+from unlearnbench.dependence.grid import RankedColumns, grid_neighbours, grid_serves
+from unlearnbench.dependence.groups import CodedTable, grouped_neighbours, looks_clustered, looks_discrete
 from unlearnbench.dependence.knn import (
     DEFAULT_MAX_ELEMENTS,
     candidate_nearest_neighbours,
@@ -182,7 +182,8 @@ def _scorer(X: Tensor, max_elements: int, strategy: str) -> StepScorer:
         return _grouped_scorer(coded, batched)
     if any(looks_discrete(table[:, k]) for k in range(table.shape[1])):
         return batched  # mixed: the batched search groups the discrete candidates, grids the others
-    return _grid_scorer(X, RankedColumns(table), max_elements, batched)
+    clustered = all(looks_clustered(table[:, k]) for k in range(table.shape[1]))
+    return _grid_scorer(X, RankedColumns(table), clustered, max_elements, batched)
 
 
 def _batched_scorer(X: Tensor, max_elements: int, strategy: str = "auto") -> StepScorer:
@@ -228,16 +229,19 @@ def _grouped_scorer(coded: CodedTable, fallback: StepScorer) -> StepScorer:
     return score
 
 
-def _grid_scorer(X: Tensor, ranked: RankedColumns, max_elements: int, fallback: StepScorer) -> StepScorer:
+def _grid_scorer(
+    X: Tensor, ranked: RankedColumns, clustered: bool, max_elements: int, fallback: StepScorer
+) -> StepScorer:
     """Continuous data: the :mod:`.grid` path with every column sorted once for all steps.
 
-    Steps with more than :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE` selected columns
-    go to ``fallback``. Exact ties the grid reports are resolved by the dense rule of
-    :mod:`.knn`, so the neighbours (and the scores) are those of every other path.
+    Steps the grid does not serve (:func:`~unlearnbench.dependence.grid.grid_serves`: too many
+    selected columns, or a ``clustered`` table past the first two steps) go to ``fallback``.
+    Exact ties the grid reports are resolved by the dense rule of :mod:`.knn`, so the neighbours
+    (and the scores) are those of every other path.
     """
 
     def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
-        if len(selected) > GRID_MAX_BASE:
+        if not grid_serves(len(selected), clustered):
             return fallback(r, selected, remaining, u)
         found, tied = grid_neighbours(ranked, selected, remaining)
         m, flagged = torch.from_numpy(found), torch.from_numpy(tied)

@@ -14,7 +14,8 @@ exact and returning the same indices:
 * ``grid`` (:mod:`.grid`): on a CPU, up to :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE`
   base columns: all candidates in one compiled call: with no base column one scan of each
   presorted column, with one a grid per candidate, with more a grid over the base columns
-  shared by all candidates, ``O(n)`` expected per candidate;
+  shared by all candidates, ``O(n)`` expected per candidate (that shared grid not on clustered
+  data, :func:`~unlearnbench.dependence.grid.grid_serves`);
 * ``pruned``: the batched search below, in torch on the data's device, with the shortcuts
   described next (more base columns, or a GPU); on a CPU with many rows its base shortlists
   come from one ``cKDTree`` on the base columns (shared by all candidates) instead of an
@@ -59,11 +60,18 @@ from scipy.spatial import cKDTree
 
 from unlearnbench.dependence import groups as groups_module
 from unlearnbench.dependence import kdtree as kdtree_module
-from unlearnbench.dependence.grid import GRID_MAX_BASE, RankedColumns, grid_neighbours
+from unlearnbench.dependence.grid import (
+    CANDIDATE_GRID_MAX_BASE,
+    GRID_MAX_BASE,
+    RankedColumns,
+    grid_neighbours,
+    grid_serves,
+)
 from unlearnbench.dependence.groups import (
     BaseGroups,
     column_codes,
     grouped_neighbours,
+    looks_clustered,
     looks_discrete,
 )
 from unlearnbench.dependence.kdtree import kdtree_neighbours
@@ -176,7 +184,7 @@ def choose_paths(
     ``"auto"`` picks by the shape of the data, per candidate: ``groups`` when the base and the
     candidate are discrete (few distinct row patterns: ties are grouped, not expanded);
     otherwise, on a CPU, ``grid`` up to :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE` base
-    columns; on a GPU ``sort`` without base columns; else ``pruned`` (batched brute force with
+    columns (fewer on clustered data, :func:`~unlearnbench.dependence.grid.grid_serves`); on a GPU ``sort`` without base columns; else ``pruned`` (batched brute force with
     exact shortlists: many base columns, or a GPU). A named strategy forces its path for every
     candidate (``sort`` needs an empty base, ``grid`` at most ``GRID_MAX_BASE`` base columns).
     """
@@ -193,7 +201,9 @@ def choose_paths(
     groups = None if base_np is None else BaseGroups(base_np)
     plan: dict[str, tuple[list[int], Any]] = {}
     on_cpu = base.device.type == "cpu"
-    fallback = "grid" if on_cpu and s <= GRID_MAX_BASE else ("sort" if s == 0 else "pruned")
+    clustered = CANDIDATE_GRID_MAX_BASE < s <= GRID_MAX_BASE and _all_clustered(base, candidates)
+    grid = on_cpu and grid_serves(s, clustered)
+    fallback = "grid" if grid else ("sort" if s == 0 else "pruned")
     for j in range(c):
         path, extra = fallback, None
         if groups is not None and cands_np is not None and (strategy == "groups" or groups.separated):
@@ -213,6 +223,11 @@ def choose_paths(
 def _all_discrete(base: Tensor) -> bool:
     cpu = base[: groups_module.SAMPLE_ROWS].detach().cpu().numpy()
     return all(looks_discrete(cpu[:, k]) for k in range(base.shape[1]))
+
+
+def _all_clustered(base: Tensor, candidates: Tensor) -> bool:
+    head = torch.cat([base, candidates], dim=1)[: groups_module.SAMPLE_ROWS].detach().cpu().numpy()
+    return all(looks_clustered(head[:, k]) for k in range(head.shape[1]))
 
 
 def _run_path(
