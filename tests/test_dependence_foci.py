@@ -101,6 +101,25 @@ def test_cuda_matches_cpu(product_data) -> None:
     assert gpu == foci(y, X, seed=0)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_lfoci_on_binary_data_searches_within_groups_and_matches_cpu(monkeypatch) -> None:
+    knn_module = importlib.import_module("unlearnbench.dependence.knn")
+    calls: list[int] = []
+    real = knn_module._clustered
+
+    def spy(base, *args):
+        calls.append(base.shape[1])
+        return real(base, *args)
+
+    monkeypatch.setattr(knn_module, "_clustered", spy)
+    rng = np.random.default_rng(14)
+    X = (rng.random(size=(3000, 10)) < np.linspace(0.2, 0.5, 10)).astype(float)
+    y = X[:, 0] + X[:, 2] + X[:, 4] + X[:, 6] + X[:, 8] + X[:, 1] * X[:, 3]
+    gpu = lfoci(torch.tensor(y, device="cuda"), torch.tensor(X, device="cuda"), seed=1)
+    assert calls and len(gpu.selected) >= 4
+    assert gpu == lfoci(y, X, seed=1)
+
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_every_neighbour_path_selects_the_same(discrete: bool) -> None:
     """Forcing each neighbour path gives the selections and statistics of the brute force."""
@@ -117,6 +136,8 @@ def test_every_neighbour_path_selects_the_same(discrete: bool) -> None:
         assert (got.selected, got.statistics) == (expected.selected, expected.statistics), strategy
     lexpected = lfoci(y, X, seed=2, strategy="pruned")
     assert lfoci(y, X, seed=2, strategy="grid").selected == lexpected.selected
+    if discrete:  # jittered binary columns: the search within base groups applies
+        assert lfoci(y, X, seed=2, strategy="clustered") == lexpected
 
 
 def test_a_table_mixing_discrete_and_continuous_columns_selects_as_brute_force() -> None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from unlearnbench.dependence import knn
+from unlearnbench.dependence.clusters import BaseClusters, column_clusters
 from unlearnbench.dependence.grid import GRID_MAX_BASE
 
 
@@ -40,6 +41,8 @@ def test_batched_equals_brute_force(discrete: bool, base_dims: int) -> None:
     for strategy in knn.STRATEGIES:
         if strategy == "sort" and base_dims > 0 or strategy == "grid" and base_dims > GRID_MAX_BASE:
             continue  # sorting answers one dimension only, the grid a few
+        if strategy == "clustered" and base_dims > 0 and BaseClusters.of(base) is None:
+            continue  # a base column in too many clusters (checked below, where it applies)
         # a tiny block budget forces every chunking loop to run many times
         got = knn.candidate_nearest_neighbours(base, cands, u, strategy=strategy, max_elements=2 * n)
         assert torch.equal(got, expected), strategy
@@ -274,3 +277,51 @@ def test_pruned_path_on_clustered_data_equals_dense(base_dims: int) -> None:
     assert set(knn.choose_paths(base, cands)) == {"pruned"}
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u, strategy="grid"), dense)
+
+
+def test_column_clusters_cut_at_the_wide_gaps() -> None:
+    rng = np.random.default_rng(13)
+    column = np.array([0.0, 0.0, 1.0, 3.0] * 50) + 1e-3 * rng.normal(size=200)
+    codes, gap = column_clusters(torch.tensor(column))
+    assert codes.unique().tolist() == [0, 1, 2]
+    assert torch.equal(codes, torch.tensor(np.round(column).astype(np.int64)).clamp(max=2))
+    low = column[np.round(column) == 0].max()
+    assert gap == column[np.round(column) == 1].min() - low  # the narrowest gap, exactly
+    assert column_clusters(torch.full((9,), 2.0))[1] == float("inf")  # constant: one cluster
+    assert column_clusters(torch.tensor(rng.integers(0, 40, size=300) + 1e-4 * rng.normal(size=300))) is None
+
+
+@pytest.mark.parametrize("base_dims", [1, 3, 6])
+def test_clustered_path_equals_dense_whatever_the_clusters(base_dims: int) -> None:
+    """The search within base groups is exact by its bound, on the data it is for (jittered binary
+    with rare levels, duplicates, rows alone in their group) and on data it is not for (Gaussian
+    columns cut wherever their gaps happen to be wide): only the number of flagged rows differs."""
+    rng = np.random.default_rng(70 + base_dims)
+    n = 900
+    jittered = _jittered_binary(rng, n, base_dims + 5)
+    jittered[50:60] = jittered[500:510]  # exact duplicates: ties within a group
+    jittered[:, 0] = np.where(jittered[:, 0] > 0, 0.5 + 1e-3 * rng.normal(size=n), jittered[:, 0])  # 3 levels
+    gaussian = rng.normal(size=(n, base_dims + 3))
+    for pts in (jittered, gaussian):
+        base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
+        clusters = BaseClusters.of(base)
+        if clusters is None:
+            continue
+        u = _u(n, base_dims)
+        dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
+        for budget in (knn.DEFAULT_MAX_ELEMENTS, 3 * n):  # a small budget splits groups into row blocks
+            got = knn.candidate_nearest_neighbours(base, cands, u, strategy="clustered", max_elements=budget)
+            assert torch.equal(got, dense)
+    found, flagged = knn._clustered(
+        torch.tensor(jittered[:, :base_dims]),
+        torch.tensor(jittered[:, base_dims:]),
+        _u(n, 0),
+        knn.DEFAULT_MAX_ELEMENTS,
+        BaseClusters.of(torch.tensor(jittered[:, :base_dims])),
+    )
+    assert int(flagged.sum()) < flagged.numel() // 10  # the bound certifies most rows
+    if base_dims == 6:  # small groups: some rows are alone with their level, found by the dense repair
+        assert int(flagged.sum()) > 0
+    many_levels = torch.tensor(rng.integers(0, 40, size=(300, 2)) + 1e-4 * rng.normal(size=(300, 2)))
+    with pytest.raises(ValueError, match="clusters"):
+        knn.choose_paths(many_levels[:, :1], many_levels[:, 1:], "clustered")

@@ -20,7 +20,10 @@ exact and returning the same indices:
   described next (more base columns, or a GPU); on a CPU with many rows its base shortlists
   come from one ``cKDTree`` on the base columns (shared by all candidates) instead of an
   ``n x n`` block, and the rows it cannot certify go to a ``cKDTree`` per candidate, asked
-  about those rows only.
+  about those rows only;
+* ``clustered`` (:mod:`.clusters`): on a GPU, discrete data plus a little noise (L-FOCI's
+  jittered attributes): rows grouped by the clusters of their base columns, brute force within
+  each group, ``sum_g g^2`` distances instead of ``n^2``, certified by the gap between groups.
 
 Rows a path cannot certify (ties, near-ties) are resolved by one dense rule for all paths.
 
@@ -60,6 +63,7 @@ from scipy.spatial import cKDTree
 
 from unlearnbench.dependence import groups as groups_module
 from unlearnbench.dependence import kdtree as kdtree_module
+from unlearnbench.dependence.clusters import BaseClusters
 from unlearnbench.dependence.grid import (
     CANDIDATE_GRID_MAX_BASE,
     GRID_MAX_BASE,
@@ -86,9 +90,12 @@ DENSE_SWITCH = 0.25
 # gathered shortlists and the dense pass (2x faster than 2**24) and 2**18 for the sorted window.
 CPU_WORK_BLOCK = 1 << 20
 CPU_SWEEP_BLOCK = 1 << 18
+# On a GPU, clustered data are searched within base groups when that computes this many times fewer
+# distances than an n x n pass (see choose_paths).
+CLUSTERED_GAIN = 4
 # Each widening pass multiplies the shortlist by this before the dense repair takes over.
 WIDEN = 4
-STRATEGIES = ("auto", "dense", "sort", "grid", "groups", "pruned")
+STRATEGIES = ("auto", "dense", "sort", "grid", "groups", "clustered", "pruned")
 # From this many rows on a CPU, the batched brute force shortlists base neighbours with one k-d tree
 # per call (shared by all candidates) instead of an n x n block of base distances, and hands the
 # rows its shortlists cannot certify to a k-d tree per candidate. Measured (under load, 1 thread):
@@ -184,9 +191,12 @@ def choose_paths(
     ``"auto"`` picks by the shape of the data, per candidate: ``groups`` when the base and the
     candidate are discrete (few distinct row patterns: ties are grouped, not expanded);
     otherwise, on a CPU, ``grid`` up to :data:`~unlearnbench.dependence.grid.GRID_MAX_BASE` base
-    columns (fewer on clustered data, :func:`~unlearnbench.dependence.grid.grid_serves`); on a GPU ``sort`` without base columns; else ``pruned`` (batched brute force with
-    exact shortlists: many base columns, or a GPU). A named strategy forces its path for every
-    candidate (``sort`` needs an empty base, ``grid`` at most ``GRID_MAX_BASE`` base columns).
+    columns (fewer on clustered data, :func:`~unlearnbench.dependence.grid.grid_serves`); on a
+    GPU ``sort`` without base columns; else ``pruned`` (batched brute force with
+    exact shortlists: many base columns, or a GPU), on a GPU ``clustered`` (a search within base
+    groups, :mod:`.clusters`) for clustered data (see :func:`_continuous_path`). A named strategy
+    forces its path for every candidate (``sort`` needs an empty base, ``grid`` at most
+    ``GRID_MAX_BASE`` base columns, ``clustered`` base columns in clusters).
     """
     n, s = base.shape
     c = candidates.shape[1]
@@ -196,16 +206,18 @@ def choose_paths(
         raise ValueError(f"strategy 'grid' takes at most {GRID_MAX_BASE} base columns, got {s}")
     if strategy in ("sort", "grid", "pruned"):
         return {strategy: (list(range(c)), None)}
+    if strategy == "clustered":  # without base columns: the sorted scan (as ``pruned``)
+        clusters = BaseClusters.of(base) if s > 0 else None
+        if s > 0 and clusters is None:
+            raise ValueError("strategy 'clustered' needs base columns that fall into clusters")
+        return {strategy: (list(range(c)), [clusters] * c)}
     base_np = base.detach().cpu().numpy() if strategy == "groups" or _all_discrete(base) else None
     cands_np = candidates.detach().cpu().numpy() if base_np is not None else None
     groups = None if base_np is None else BaseGroups(base_np)
     plan: dict[str, tuple[list[int], Any]] = {}
-    on_cpu = base.device.type == "cpu"
-    clustered = CANDIDATE_GRID_MAX_BASE < s <= GRID_MAX_BASE and _all_clustered(base, candidates)
-    grid = on_cpu and grid_serves(s, clustered)
-    fallback = "grid" if grid else ("sort" if s == 0 else "pruned")
+    fallback, fallback_extra = _continuous_path(base, candidates)
     for j in range(c):
-        path, extra = fallback, None
+        path, extra = fallback, fallback_extra
         if groups is not None and cands_np is not None and (strategy == "groups" or groups.separated):
             column = cands_np[:, j]
             if strategy == "groups" or looks_discrete(column):
@@ -218,6 +230,27 @@ def choose_paths(
         cols.append(j)
         extras.append(extra)
     return plan
+
+
+def _continuous_path(base: Tensor, candidates: Tensor) -> tuple[str, BaseClusters | None]:
+    """The path for candidates that no grouping of ties serves, and its data.
+
+    On a CPU the grid where it serves (:func:`~unlearnbench.dependence.grid.grid_serves`), else
+    ``pruned``. On a GPU ``sort`` without base columns; with them, on clustered data, the search
+    within base groups (:mod:`.clusters`) when it computes :data:`CLUSTERED_GAIN` times fewer
+    distances than an ``n x n`` pass, else ``pruned``.
+    """
+    n, s = base.shape
+    if base.device.type == "cpu":
+        clustered = CANDIDATE_GRID_MAX_BASE < s <= GRID_MAX_BASE and _all_clustered(base, candidates)
+        return ("grid" if grid_serves(s, clustered) else "pruned"), None
+    if s == 0:
+        return "sort", None
+    if _all_clustered(base, candidates):
+        clusters = BaseClusters.of(base)
+        if clusters is not None and clusters.pairs() * CLUSTERED_GAIN <= n * n:
+            return "clustered", clusters
+    return "pruned", None
 
 
 def _all_discrete(base: Tensor) -> bool:
@@ -236,6 +269,10 @@ def _run_path(
     """Answers ``(c, n)`` and rows left to repair ``(c, n)`` of one path for its candidates."""
     if path == "sort":
         return _sorted_1d(candidates)
+    if path == "clustered":
+        if base.shape[1] == 0:
+            return _sorted_1d(candidates)
+        return _clustered(base, candidates, u, max_elements, extra[0])
     if path == "pruned":
         if base.shape[1] == 0:
             return _sorted_1d(candidates)
@@ -278,6 +315,49 @@ def _dense(base: Tensor, candidates: Tensor, u: Tensor, max_elements: int) -> Te
             dist = (q[:, :, None] - p[:, None, :]).square_().add_(dbase[None])  # (c', b, n)
             out[cols, rows] = _pick_index_order(dist, u[rows])
     return out
+
+
+def _clustered(
+    base: Tensor, candidates: Tensor, u: Tensor, max_elements: int, clusters: BaseClusters
+) -> tuple[Tensor, Tensor]:
+    """Brute force within the base groups of :mod:`.clusters`; rows not certified are flagged.
+
+    Each group's rows are compared with the group's rows only, with the floats and the tie rule
+    of :func:`_dense` (a group lists its rows in index order); an answer counts when it is below
+    the groups' bound, so no row of another group can be as near. Rows alone in their group,
+    or whose nearest row in the group is not below the bound, go to the dense repair.
+    """
+    n, c = candidates.shape
+    s = base.shape[1]
+    out = torch.zeros(c, n, dtype=torch.long, device=base.device)
+    bad = torch.ones(c, n, dtype=torch.bool, device=base.device)
+    work = _work_block(base, max_elements)
+    for members in clusters.batches(work):
+        m, width = members.shape
+        valid = members >= 0
+        idx = members.clamp(min=0)
+        points = base[idx]  # (m, P, s)
+        for rows in _blocks(width, max(1, work // (m * width))):
+            b = rows.stop - rows.start
+            q = points[:, rows]
+            dbase = (q[:, :, None, 0] - points[:, None, :, 0]).square_()  # (m, b, P), column order
+            for col in range(1, s):
+                dbase.add_((q[:, :, None, col] - points[:, None, :, col]).square_())
+            dbase.masked_fill_(~valid[:, None, :], math.inf)
+            own = torch.arange(b, device=base.device)
+            dbase[:, own, rows.start + own] = math.inf  # the row itself
+            asked, asked_valid = idx[:, rows], valid[:, rows]
+            for cols in _blocks(c, max(1, work // dbase.numel())):
+                values = candidates[:, cols]
+                xq = values[asked].permute(2, 0, 1)  # (c', m, b)
+                xp = values[idx].permute(2, 0, 1)  # (c', m, P)
+                dist = (xq[..., None] - xp[:, :, None, :]).square_().add_(dbase[None])  # as _dense
+                best = dist.amin(dim=-1)
+                pick = _pick_index_order(dist, u[asked])  # (c', m, b), a position in the group
+                found = torch.gather(idx[None].expand(pick.shape[0], m, width), 2, pick)
+                out[cols, asked[asked_valid]] = found[:, asked_valid]
+                bad[cols, asked[asked_valid]] = ~(best[:, asked_valid] < clusters.bound)
+    return out, bad
 
 
 def _sorted_1d(candidates: Tensor) -> tuple[Tensor, Tensor]:
