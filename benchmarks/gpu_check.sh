@@ -9,7 +9,10 @@
 #   3. one paper-profile artifact's smoke run: Fig. 3's experiment code path on a full-size
 #      (202,599-row) STAND-IN attribute table, three target attributes, FOCI, each target printed as
 #      it ends; then L-FOCI on it for one target, step by step (benchmarks/selection_steps.py);
-#   4. L-FOCI on 20,000 rows of that table on the GPU and on the CPU: the same selection.
+#   4. L-FOCI on 20,000 rows of that table on the GPU and on the CPU: the same selection;
+#   5. L-FOCI, target Male, the first six steps forced through each GPU path for clustered data
+#      (``pruned``: n x n base blocks; ``clustered``: brute force within base groups), step by step:
+#      where one overtakes the other (knn.CLUSTERED_GAIN); then L-FOCI for Smiling and Young.
 #
 #   bash benchmarks/gpu_check.sh [cuda|cpu] [--tiny]
 #   PARTS="0 3 4" bash benchmarks/gpu_check.sh cuda      # only some parts (default: all)
@@ -20,7 +23,7 @@
 set -euo pipefail
 DEVICE="${1:-cuda}"
 TINY="${2:-}"
-PARTS=" ${PARTS:-0 1 2 3 4} "
+PARTS=" ${PARTS:-0 1 2 3 4 5} "
 part() { [[ "$PARTS" == *" $1 "* ]]; }
 export PYTHONPATH="${PYTHONPATH:-$PWD/src}"
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1
@@ -85,5 +88,17 @@ cells = {d: time_selection("lfoci", table, seed=0, device=d, targets=["Male"])["
 same = cells[device]["selected"] == cells["cpu"]["selected"]
 print(f"{device} {cells[device]['seconds']:.2f} s, cpu {cells['cpu']['seconds']:.2f} s, same selection: {same}")
 PY
+fi
+if part 5; then
+  for strategy in clustered pruned; do
+    say "== 5. L-FOCI, target Male, first 6 steps, every step through '$strategy', $ROWS rows (STAND-IN) on $DEVICE"
+    timeout 100 python benchmarks/selection_steps.py --method lfoci --rows "$ROWS" --device "$DEVICE" \
+      --strategy "$strategy" --max-features 6 2>&1 | tee -a "$LOG" || say "(stopped or failed: exit $?)"
+  done
+  for target in Smiling Young; do
+    say "-- L-FOCI, target $target, $ROWS rows (STAND-IN) on $DEVICE"
+    timeout 100 python benchmarks/selection_steps.py --method lfoci --rows "$ROWS" --device "$DEVICE" \
+      --target "$target" 2>&1 | tee -a "$LOG" || say "(stopped or failed: exit $?)"
+  done
 fi
 say "== done; log in $LOG"

@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:k")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-features", type=int, default=None, help="stop after this many selected")
+    parser.add_argument(
+        "--strategy", default="auto", help="the neighbour path for every step (knn.STRATEGIES; default auto)"
+    )
     return parser.parse_args(argv)
 
 
@@ -80,13 +83,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     select = foci_module.foci if args.method == "foci" else foci_module.lfoci
     print(
         f"{args.method} on the STAND-IN attribute table, {args.rows} rows, target {args.target}, "
-        f"device {args.device}, {args.threads} thread(s)",
+        f"device {args.device}, {args.threads} thread(s), strategy {args.strategy}",
         flush=True,
     )
     foci_module._scorer = timed_scorer
     try:
         with Stopwatch(device) as whole:
-            result = select(values[:, target], values[:, others], seed=0, max_features=args.max_features)
+            result = select(
+                values[:, target],
+                values[:, others],
+                seed=0,
+                max_features=args.max_features,
+                strategy=args.strategy,
+            )
     finally:
         foci_module._scorer = build_scorer
     selected = [table.names[others[i]] for i in result.selected]

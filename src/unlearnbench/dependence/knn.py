@@ -259,7 +259,8 @@ def _all_discrete(base: Tensor) -> bool:
 
 
 def _all_clustered(base: Tensor, candidates: Tensor) -> bool:
-    head = torch.cat([base, candidates], dim=1)[: groups_module.SAMPLE_ROWS].detach().cpu().numpy()
+    rows = groups_module.SAMPLE_ROWS
+    head = torch.cat([base[:rows], candidates[:rows]], dim=1).detach().cpu().numpy()
     return all(looks_clustered(head[:, k]) for k in range(head.shape[1]))
 
 
