@@ -98,6 +98,11 @@ class BaseClusters:
         """Distances a search within groups computes: ``sum_g g^2``."""
         return sum(g * g for g in self.sizes)
 
+    def alone(self) -> Tensor:
+        """Rows alone in their group (their nearest row is in another group)."""
+        firsts = [start for start, size in zip(self.starts, self.sizes, strict=True) if size == 1]
+        return self.order[torch.tensor(firsts, dtype=torch.long, device=self.order.device)]
+
     def batches(self, max_pairs: int) -> Iterator[Tensor]:
         """Groups of two or more rows as ``(m, P)`` row-index matrices padded with ``-1``.
 
