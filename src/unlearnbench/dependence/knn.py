@@ -574,10 +574,18 @@ def resolve_flagged(
 ) -> None:
     """Recompute flagged answers (ties, uncertified rows) by the dense rule, in place: whole
     candidates when many of their rows are flagged. ``out``/``bad`` are ``(c, n)``."""
-    n = candidates.shape[0]
+    n, c = candidates.shape
     if not bool(bad.any()):
         return
     _dense_heavy(base, candidates, u, out, bad, torch.zeros_like(bad), max_elements)
+    # a row flagged for many candidates: every candidate at once, its base distances computed once
+    # (elementwise passes over its n distances: s for the base, 3 per candidate; one at a time,
+    # s + 3 per flagged candidate)
+    s = base.shape[1]
+    many = (bad.sum(dim=0) * (s + 3) > s + 3 * c).nonzero(as_tuple=True)[0]
+    if many.numel():
+        out[:, many] = _dense(base, candidates, u, max_elements, asked=many)
+        bad[:, many] = False
     cand_idx, row_idx = bad.nonzero(as_tuple=True)
     for block in _blocks(cand_idx.shape[0], max(1, max_elements // n)):
         cj, ri = cand_idx[block], row_idx[block]
