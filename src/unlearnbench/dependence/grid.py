@@ -77,7 +77,10 @@ def grid_serves(base_columns: int, clustered: bool) -> bool:
     far through the base cells, and the pruned path (k-d tree shortlists) wins. Measured idle, 1
     thread, L-FOCI Male on the 202,599-row stand-in table, same answers: with 2 base columns 22.3 s
     (grid) against 14.1 s (pruned), with 3 38.7 s against 9.1 s, with 4 52.7 s against 10.1 s; with 1
-    the candidate grid wins (6.0 s against 24.3 s).
+    the candidate grid wins (6.0 s against 24.3 s). On a 20,000-row subsample (two runs each) the
+    shared grid still wins with 2 columns (0.24 s against 0.53 s), ties with 3 (0.39-0.40 against
+    0.40-0.43 s) and loses with 4 (0.80-0.87 s against 0.45-0.48 s): the five steps took 1.67-1.74 s
+    with this rule against 1.82-1.83 s with the grid for every step.
     """
     return base_columns <= CANDIDATE_GRID_MAX_BASE or (base_columns <= GRID_MAX_BASE and not clustered)
 
