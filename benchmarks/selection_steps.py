@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unlearnbench.dependence.knn import STRATEGIES
 from unlearnbench.experiments.codec_speed import subsample, synthetic_attribute_table
 from unlearnbench.timing import Stopwatch
 
@@ -43,7 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-features", type=int, default=None, help="stop after this many selected")
     parser.add_argument(
-        "--strategy", default="auto", help="the neighbour path for every step (knn.STRATEGIES; default auto)"
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="the neighbour path for every step (default auto)",
     )
     return parser.parse_args(argv)
 
