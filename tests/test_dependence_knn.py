@@ -9,6 +9,7 @@ import torch
 from unlearnbench.dependence import knn
 from unlearnbench.dependence.clusters import BaseClusters, column_clusters
 from unlearnbench.dependence.grid import GRID_MAX_BASE
+from unlearnbench.dependence.groups import looks_clustered
 
 
 def _reference(base: torch.Tensor, cands: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -241,8 +242,6 @@ def _jittered_binary(rng: np.random.Generator, n: int, columns: int) -> np.ndarr
 
 
 def test_looks_clustered_tells_jittered_discrete_columns_from_continuous_ones() -> None:
-    from unlearnbench.dependence.groups import looks_clustered
-
     rng = np.random.default_rng(8)
     assert all(looks_clustered(col) for col in _jittered_binary(rng, 500, 6).T)
     three_levels = rng.integers(0, 3, size=500) + 1e-4 * rng.normal(size=500)
