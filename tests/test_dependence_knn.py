@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from unlearnbench.dependence import knn
-from unlearnbench.dependence.clusters import BaseClusters, column_clusters
+from unlearnbench.dependence.clusters import BaseClusters, column_clusters, looks_clustered
 from unlearnbench.dependence.grid import GRID_MAX_BASE
-from unlearnbench.dependence.groups import looks_clustered
 
 
 def _reference(base: torch.Tensor, cands: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,8 @@ selected columns, 20x with 8, 45x with 12, 114x with 16). A poor cut only leaves
 uncertified.
 
 Floating point: a computed squared distance adds non-negative squares, each correctly rounded,
-so it is at least the square of that one gap up to a few ulps; the bound is shrunk by
-:data:`MARGIN`, far above that.
+so it is at least the square of that one gap up to a few ulps; the bound is shrunk by the
+relative margin of :mod:`.kdtree` (1e-9), far above that.
 """
 
 from __future__ import annotations
@@ -25,30 +25,53 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from unlearnbench.dependence.groups import MAX_CLUSTERS
+from unlearnbench.dependence.groups import SAMPLE_ROWS
+from unlearnbench.dependence.kdtree import MARGIN  # a relative margin far above rounding (~1e-16)
 
 Tensor = torch.Tensor
 
-# Relative margin taken off the bound (rounding of the squares is ~1e-16 relative).
-MARGIN = 1e-9
+# A column is cut into clusters where its sorted values jump by more than this share of its range;
+# clustered data have at most MAX_CLUSTERS clusters, and in looks_clustered's sample they cover at
+# most CLUSTER_COVER of the range.
+MAX_CLUSTERS = 16
+CUT_SHARE = 1 / (4 * MAX_CLUSTERS)
+CLUSTER_COVER = 0.01
 # Groups up to this many rows are padded to a power of two and searched many per batch.
 SMALL_GROUP = 1024
+
+
+def looks_clustered(column: np.ndarray) -> bool:
+    """A cheap guess: the first rows' values sit in a few tight clusters far apart.
+
+    That is discrete data plus a little noise (L-FOCI's jittered binary attributes): the values
+    are all distinct, yet a row's neighbours are confined to the rows sharing its levels. Only the
+    choice of path depends on it (see :func:`unlearnbench.dependence.grid.grid_serves`), never
+    an answer. The sample is cut as :func:`column_clusters` cuts; it is clustered when it has at
+    most :data:`MAX_CLUSTERS` clusters and together they cover at most :data:`CLUSTER_COVER` of
+    the range (a continuous sample covers nearly all of it).
+    """
+    head = np.sort(column[:SAMPLE_ROWS])
+    span = float(head[-1] - head[0])
+    if not span > 0:
+        return False
+    gaps = np.diff(head)
+    cuts = gaps > span * CUT_SHARE
+    return int(cuts.sum()) + 1 <= MAX_CLUSTERS and float(gaps[~cuts].sum()) <= CLUSTER_COVER * span
 
 
 def column_clusters(column: Tensor) -> tuple[Tensor, float] | None:
     """Each row's cluster ``(n,)`` int64 and the smallest gap between clusters, or None.
 
-    A column is cut where its sorted values jump by more than ``1 / (4 MAX_CLUSTERS)`` of its
-    range (the rule of :func:`~unlearnbench.dependence.groups.looks_clustered`); more than
-    :data:`~unlearnbench.dependence.groups.MAX_CLUSTERS` clusters is not clustered data (None).
-    A constant column is one cluster, with no gap (``inf``).
+    A column is cut where its sorted values jump by more than :data:`CUT_SHARE` of its range;
+    more than :data:`MAX_CLUSTERS` clusters is not clustered data (None). A constant column is
+    one cluster, with no gap (``inf``).
     """
     values, order = torch.sort(column)
     span = float(values[-1] - values[0])
     if span == 0.0:
         return torch.zeros_like(order), float("inf")
     gaps = values[1:] - values[:-1]
-    cuts = gaps > span / (4 * MAX_CLUSTERS)
+    cuts = gaps > span * CUT_SHARE
     count = int(cuts.sum()) + 1
     if count > MAX_CLUSTERS:
         return None

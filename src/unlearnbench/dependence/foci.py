@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from unlearnbench.dependence.clusters import looks_clustered
 from unlearnbench.dependence.codec import (
     LCODEC_NOISE_SCALE,
     as_matrix,
@@ -47,7 +48,7 @@ from unlearnbench.dependence.codec import (
     tie_uniforms,
 )
 from unlearnbench.dependence.grid import RankedColumns, grid_neighbours, grid_serves
-from unlearnbench.dependence.groups import CodedTable, grouped_neighbours, looks_clustered, looks_discrete
+from unlearnbench.dependence.groups import CodedTable, grouped_neighbours, looks_discrete
 from unlearnbench.dependence.knn import (
     DEFAULT_MAX_ELEMENTS,
     candidate_nearest_neighbours,

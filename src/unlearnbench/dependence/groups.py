@@ -31,9 +31,6 @@ MAX_PATTERNS = 1 << 16
 SAMPLE_ROWS = 256
 # Nearest patterns shortlisted by a k-d tree for a row without duplicates.
 SHORTLIST = 32
-# looks_clustered: at most this many clusters, covering at most this share of the column's range.
-MAX_CLUSTERS = 16
-CLUSTER_COVER = 0.01
 
 
 class BaseGroups:
@@ -112,26 +109,6 @@ def looks_discrete(column: np.ndarray) -> bool:
     """A cheap guess: repeated values among the first rows (never true for continuous data)."""
     head = column[:SAMPLE_ROWS]
     return np.unique(head).size < head.size
-
-
-def looks_clustered(column: np.ndarray) -> bool:
-    """A cheap guess: the first rows' values sit in a few tight clusters far apart.
-
-    That is discrete data plus a little noise (L-FOCI's jittered binary attributes): the values
-    are all distinct, yet a row's neighbours are confined to the rows sharing its levels. Only the
-    choice of path depends on it (see :func:`unlearnbench.dependence.grid.grid_serves`), never
-    an answer. Clusters are split at gaps wider than ``1 / (4 MAX_CLUSTERS)`` of the range; the
-    column is clustered when there are at most :data:`MAX_CLUSTERS` of them and together they
-    cover at most :data:`CLUSTER_COVER` of the range (a continuous sample covers nearly all of it).
-    """
-    head = np.sort(column[:SAMPLE_ROWS])
-    span = float(head[-1] - head[0])
-    if not span > 0:
-        return False
-    gaps = np.diff(head)
-    cuts = gaps > span / (4 * MAX_CLUSTERS)
-    clusters = int(cuts.sum()) + 1
-    return clusters <= MAX_CLUSTERS and float(gaps[~cuts].sum()) <= CLUSTER_COVER * span
 
 
 def column_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

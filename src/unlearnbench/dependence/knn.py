@@ -63,7 +63,7 @@ from scipy.spatial import cKDTree
 
 from unlearnbench.dependence import groups as groups_module
 from unlearnbench.dependence import kdtree as kdtree_module
-from unlearnbench.dependence.clusters import BaseClusters
+from unlearnbench.dependence.clusters import BaseClusters, looks_clustered
 from unlearnbench.dependence.grid import (
     CANDIDATE_GRID_MAX_BASE,
     GRID_MAX_BASE,
@@ -75,7 +75,6 @@ from unlearnbench.dependence.groups import (
     BaseGroups,
     column_codes,
     grouped_neighbours,
-    looks_clustered,
     looks_discrete,
 )
 from unlearnbench.dependence.kdtree import kdtree_neighbours
@@ -323,7 +322,7 @@ def _dense(
             q = candidates[rows, cols].T  # (c', b)
             p = candidates[:, cols].T  # (c', n)
             dist = (q[:, :, None] - p[:, None, :]).square_().add_(dbase[None])  # (c', b, n)
-            out[cols, at] = _pick_index_order(dist, u[rows])
+            out[cols, at] = _pick_index_order(dist, u[rows])[0]
     return out
 
 
@@ -364,8 +363,7 @@ def _clustered(
                 xq = values[asked].permute(2, 0, 1)  # (c', m, b)
                 xp = values[idx].permute(2, 0, 1)  # (c', m, P)
                 dist = (xq[..., None] - xp[:, :, None, :]).square_().add_(dbase[None])  # as _dense
-                best = dist.amin(dim=-1)
-                pick = _pick_index_order(dist, u[asked])  # (c', m, b), a position in the group
+                pick, best = _pick_index_order(dist, u[asked])  # (c', m, b): a position in the group
                 found = torch.gather(idx[None].expand(pick.shape[0], m, width), 2, pick)
                 out[cols, asked[asked_valid]] = found[:, asked_valid]
                 bad[cols, asked[asked_valid]] = ~(best[:, asked_valid] < clusters.bound)
@@ -590,7 +588,7 @@ def resolve_flagged(
     for block in _blocks(cand_idx.shape[0], max(1, max_elements // n)):
         cj, ri = cand_idx[block], row_idx[block]
         dist = (candidates[ri, cj][:, None] - candidates[:, cj].T).square_().add_(_base_block(base, ri))
-        out[cj, ri] = _pick_index_order(dist, u[ri])
+        out[cj, ri] = _pick_index_order(dist, u[ri])[0]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -662,10 +660,11 @@ def _shortlist(dbase: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     return near_d, near_i, threshold  # every other row is on the list: nothing lies beyond it
 
 
-def _pick_index_order(dist: Tensor, u: Tensor) -> Tensor:
+def _pick_index_order(dist: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
     """Argmin over the last axis; among exact ties the ``floor(u * t)``-th in index order.
 
-    ``dist`` (contiguous) is scratch: it is modified in place. ``u`` broadcasts to its leading shape.
+    Returns the picks and the minimum distances. ``dist`` (contiguous) is scratch: it is
+    modified in place. ``u`` broadcasts to its leading shape.
     """
     n = dist.shape[-1]
     best, pick = dist.min(dim=-1)  # the first minimum
@@ -683,7 +682,7 @@ def _pick_index_order(dist: Tensor, u: Tensor) -> Tensor:
         rank = _tie_rank(flat_u[lead], cum[:, -1].to(torch.long))
         flat_pick[lead] = torch.searchsorted(cum, (rank + 1).to(torch.int32)[:, None])[:, 0]
         pick = flat_pick.reshape(best.shape)
-    return pick
+    return pick, best
 
 
 def _work_block(t: Tensor, max_elements: int, cpu_block: int = CPU_WORK_BLOCK) -> int:
