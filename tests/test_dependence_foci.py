@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from unlearnbench.dependence import FociResult, foci, foci_reference, lfoci, lfoci_reference
-from unlearnbench.dependence.foci import standardize_columns
+from unlearnbench.dependence.foci import neighbour_rank_sums, standardize_columns
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,21 @@ def test_bad_inputs_are_named() -> None:
         foci(np.zeros(1), np.zeros((1, 2)))
     with pytest.raises(ValueError, match="NaN"):
         foci(np.array([1.0, 2.0, np.nan]), np.eye(3))
+    for bad in (np.nan, np.inf, -np.inf):  # anywhere in X, found by its extremes
+        X = np.eye(3)
+        X[1, 2] = bad
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            foci(np.array([1.0, 2.0, 3.0]), X)
+
+
+def test_neighbour_rank_sums_are_the_torch_formula() -> None:
+    rng = np.random.default_rng(4)
+    r = torch.from_numpy(rng.integers(1, 300, size=300))
+    m = torch.from_numpy(rng.integers(0, 300, size=(7, 300)))
+    expected = torch.minimum(r[None, :], r[m]).sum(dim=1)
+    assert torch.equal(neighbour_rank_sums(r, m), expected)
+    assert torch.equal(neighbour_rank_sums(r, m.numpy()), expected)
+    assert torch.equal(neighbour_rank_sums(r, m.T.contiguous().T), expected)  # any layout
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -193,9 +208,9 @@ def test_lfoci_on_binary_data_uses_the_grid_only_where_it_serves(monkeypatch) ->
     grid_steps: list[int] = []
     real = foci_module.grid_neighbours
 
-    def spy(ranked, selected, candidates):
+    def spy(ranked, selected, candidates, out=None):
         grid_steps.append(len(selected))
-        return real(ranked, selected, candidates)
+        return real(ranked, selected, candidates, out)
 
     monkeypatch.setattr(foci_module, "grid_neighbours", spy)
     rng = np.random.default_rng(12)

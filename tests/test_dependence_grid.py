@@ -18,6 +18,7 @@ from unlearnbench.dependence.grid import (
     base_grid_neighbours,
     candidate_grid_neighbours,
     grid_neighbours,
+    outputs,
 )
 
 
@@ -49,16 +50,30 @@ def test_grid_answers_are_the_dense_ones_and_flags_every_tie(base_dims: int) -> 
         ok = ~ties
         assert torch.equal(torch.from_numpy(found[a])[ok], d.argmin(dim=1)[ok]), j
     assert tied.any()  # the duplicates and the lattice really made ties
-    if base_dims > 0:  # both grids, whichever FOCI takes at this size, and the base grid read in place
+    if base_dims > 0:  # both grids, whichever FOCI takes at this size
         base = list(range(base_dims))
-        every, every_tied = base_grid_neighbours(ranked, base)
-        for other, other_tied in [
-            (a.T for a in base_grid_neighbours(ranked, base, cands)),
-            (every[:, cands].T, every_tied[:, cands].T),
-        ] + (
+        for other, other_tied in [base_grid_neighbours(ranked, base, cands)] + (
             [candidate_grid_neighbours(ranked, base, cands)] if base_dims == 1 else []
         ):  # the same ties flagged, the same answers elsewhere (a tied row's answer is the tie rule's)
             assert np.array_equal(other_tied, tied) and np.array_equal(other[~tied], found[~tied])
+
+
+@pytest.mark.parametrize("base_dims", [0, 1, 2])
+def test_grid_writes_into_given_arrays(base_dims: int) -> None:
+    """FOCI passes one pair of arrays for all its steps: the answers are those of new arrays, in
+    the pair's first rows, whatever the previous step left there."""
+    x = _table(600, base_dims + 5, base_dims)
+    ranked = RankedColumns(x)
+    base, cands = list(range(base_dims)), list(range(base_dims, x.shape[1]))
+    fresh = grid_neighbours(ranked, base, cands)
+    buffers = outputs(len(cands) + 2, ranked.n)
+    buffers[0].fill(-7)
+    buffers[1].fill(True)
+    found, tied = grid_neighbours(ranked, base, cands, buffers)
+    assert np.shares_memory(found, buffers[0]) and np.shares_memory(tied, buffers[1])
+    assert np.array_equal(found, fresh[0]) and np.array_equal(tied, fresh[1])
+    with pytest.raises(ValueError, match="cannot hold"):
+        grid_neighbours(ranked, base, cands, outputs(len(cands) - 1, ranked.n))
 
 
 def test_grid_rejects_too_many_base_columns() -> None:
@@ -89,7 +104,7 @@ def test_a_grid_call_leaves_torchs_thread_count_as_it_was() -> None:
         "ranked = RankedColumns(np.random.default_rng(0).normal(size=(300, 6)))\n"
         "print(torch.get_num_threads())\n"
         "sorted_neighbours(ranked, [0, 1])\n"
-        "base_grid_neighbours(ranked, [0])\n"
+        "base_grid_neighbours(ranked, [0], [1])\n"
         "candidate_grid_neighbours(ranked, [0], [1])\n"
         "print(torch.get_num_threads())\n"
     )

@@ -208,7 +208,7 @@ def _as_tensor(a: Any, name: str, device: torch.device | str) -> Tensor:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name} cannot be read as numbers: {exc}") from exc
         t = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
-    if not bool(torch.isfinite(t).all()):
+    if t.numel() and not all(bool(torch.isfinite(v)) for v in torch.aminmax(t)):  # NaN propagates
         raise ValueError(f"{name} contains NaN or infinite values; remove those rows first")
     return t
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numba import njit
 
 from unlearnbench.dependence.clusters import looks_clustered
 from unlearnbench.dependence.codec import (
@@ -47,7 +48,7 @@ from unlearnbench.dependence.codec import (
     rank_counts,
     tie_uniforms,
 )
-from unlearnbench.dependence.grid import RankedColumns, grid_neighbours, grid_serves
+from unlearnbench.dependence.grid import Outputs, RankedColumns, grid_neighbours, grid_serves, outputs
 from unlearnbench.dependence.groups import CodedTable, grouped_neighbours, looks_discrete
 from unlearnbench.dependence.knn import (
     DEFAULT_MAX_ELEMENTS,
@@ -196,7 +197,7 @@ def _batched_scorer(X: Tensor, max_elements: int, strategy: str = "auto") -> Ste
             m = candidate_nearest_neighbours(
                 base, cands[:, start:stop], u, max_elements=max_elements, strategy=strategy
             )
-            out[start:stop] = torch.minimum(r[None, :], r[m]).sum(dim=1)
+            out[start:stop] = neighbour_rank_sums(r, m)
         return out
 
     return score
@@ -241,16 +242,45 @@ def _grid_scorer(
     (and the scores) are those of every other path.
     """
 
+    buffers: list[Outputs] = []  # one pair of answer arrays for every step (see grid.outputs)
+
     def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
         if not grid_serves(len(selected), clustered):
             return fallback(r, selected, remaining, u)
-        found, tied = grid_neighbours(ranked, selected, remaining)
+        if not buffers:
+            buffers.append(outputs(len(remaining), ranked.n))
+        found, tied = grid_neighbours(ranked, selected, remaining, buffers[0])
         m, flagged = torch.from_numpy(found), torch.from_numpy(tied)
         if bool(flagged.any()):
             resolve_flagged(X[:, selected], X[:, remaining], u, m, flagged, max_elements)
-        return torch.minimum(r[None, :], r[m]).sum(dim=1)
+        return neighbour_rank_sums(r, m)
 
     return score
+
+
+def neighbour_rank_sums(r: Tensor, m: Tensor | np.ndarray) -> Tensor:
+    """``sum_i min(R_i, R_M(i))`` for each candidate's neighbours ``M`` (a row of ``m``, ``(c, n)``): ``(c,)``.
+
+    On a CPU one compiled pass: ``torch.minimum(r, r[m])`` would first write two ``c x n`` int64
+    temporaries (320 MB each for 2,000 candidates of 20,000 rows), and their fresh pages cost more
+    than the sums (measured: 2.1 s of a 20,000 x 2,000 FOCI step of 8 s).
+    """
+    if isinstance(m, Tensor) and m.device.type != "cpu":
+        return torch.minimum(r[None, :], r[m]).sum(dim=1)
+    m_np = m.numpy() if isinstance(m, Tensor) else m
+    r_np = np.ascontiguousarray(r.cpu().numpy(), dtype=np.int64)
+    return torch.from_numpy(_rank_sums_kernel(r_np, np.ascontiguousarray(m_np, dtype=np.int64)))
+
+
+@njit(cache=True)
+def _rank_sums_kernel(r, m):  # noqa: ANN001, ANN202
+    out = np.zeros(m.shape[0], dtype=np.int64)
+    for j in range(m.shape[0]):
+        total = 0
+        for i in range(m.shape[1]):
+            total += min(r[i], r[m[j, i]])
+        out[j] = total
+    return out
 
 
 def _one_at_a_time_scorer(y: Tensor, X: Tensor, max_elements: int) -> StepScorer:
@@ -308,7 +338,7 @@ def _prepare_jittered(
 
 def standardize_columns(X: Tensor) -> Tensor:
     """``(x - mean) / sd`` per column (sd with ``n - 1``), as R's FOCI ``standardize = "scale"``."""
-    constant = (X[:1] == X).all(dim=0)
+    constant = X.amax(dim=0) == X.amin(dim=0)  # no table-sized temporary
     if bool(constant.any()):
         cols = constant.nonzero(as_tuple=True)[0].tolist()
         raise ValueError(
@@ -316,4 +346,4 @@ def standardize_columns(X: Tensor) -> Tensor:
         )
     mean = X.mean(dim=0, keepdim=True)
     sd = X.std(dim=0, unbiased=True, keepdim=True)
-    return (X - mean) / sd
+    return (X - mean).div_(sd)

@@ -48,6 +48,10 @@ from numba import njit, prange
 
 # Base columns the grid takes; with more, the 3^s cells of a shell outnumber the rows they hold.
 GRID_MAX_BASE = 4
+# A step's answers: ``(c, n)`` neighbour rows and ``(c, n)`` tie flags.
+Outputs = tuple[np.ndarray, np.ndarray]
+# Columns sorted at a time (RankedColumns): a block of 20,000 rows is 10 MB.
+SORT_BLOCK = 64
 # Rows per chunk of a thread's work (its scratch arrays are allocated once per chunk).
 ROWS_PER_CHUNK = 256
 # Candidates per pass over the rows: a row's slice of them (512 B) and its neighbours' stay in cache,
@@ -95,11 +99,15 @@ class RankedColumns:
 
     def __init__(self, table: np.ndarray) -> None:
         self.values = np.ascontiguousarray(table, dtype=np.float64)  # (n, p)
-        self.n = self.values.shape[0]
-        columns = np.ascontiguousarray(self.values.T)  # (p, n): each column's sort reads contiguous memory
-        self.order = np.argsort(columns, axis=1)
-        with _torch_thread_count():  # = np.take_along_axis, which took as long as the sort
-            self.sorted = _gather_rows(columns, self.order)
+        self.n, p = self.values.shape
+        self.order = np.empty((p, self.n), dtype=np.int64)
+        self.sorted = np.empty((p, self.n))
+        # a block of columns at a time, copied so that each column's sort reads contiguous memory:
+        # a transposed copy of the whole table would be one more table-sized array to fault in
+        for start in range(0, p, SORT_BLOCK):
+            columns = np.ascontiguousarray(self.values[:, start : start + SORT_BLOCK].T)
+            self.order[start : start + SORT_BLOCK] = np.argsort(columns, axis=1)
+            self.sorted[start : start + SORT_BLOCK] = np.sort(columns, axis=1)  # the same values, faster
 
     def slabs(self, columns: list[int], g: int) -> tuple[np.ndarray, np.ndarray]:
         """Slab (of ``g``) of every row ``(n, len(columns))`` and each slab's smallest value ``(.., g)``."""
@@ -138,41 +146,53 @@ def _torch_thread_count() -> Iterator[None]:
 
 
 def grid_neighbours(
-    ranked: RankedColumns, selected: list[int], candidates: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
+    ranked: RankedColumns, selected: list[int], candidates: list[int], out: Outputs | None = None
+) -> Outputs:
     """The grid path for every candidate, by the number of base columns: ``(c, n)`` rows, ``(c, n)`` ties.
 
     None: :func:`sorted_neighbours`; up to :data:`CANDIDATE_GRID_MAX_BASE`: a grid per candidate
-    (:func:`candidate_grid_neighbours`); more: the shared base grid (:func:`base_grid_neighbours`,
-    every column answered in place, which is cheaper than copying the candidates out).
+    (:func:`candidate_grid_neighbours`); more: the shared base grid (:func:`base_grid_neighbours`).
+    ``out`` (every function here takes it): arrays of at least ``c`` rows to write into, so that a
+    FOCI call reuses one pair for all its steps (see :func:`outputs`).
     """
     if not selected:
-        return sorted_neighbours(ranked, candidates)
+        return sorted_neighbours(ranked, candidates, out)
     if len(selected) <= CANDIDATE_GRID_MAX_BASE:
-        return candidate_grid_neighbours(ranked, selected, candidates)
-    found, tied = base_grid_neighbours(ranked, selected)
-    return np.ascontiguousarray(found.T[candidates]), np.ascontiguousarray(tied.T[candidates])
+        return candidate_grid_neighbours(ranked, selected, candidates, out)
+    return base_grid_neighbours(ranked, selected, candidates, out)
 
 
-def sorted_neighbours(ranked: RankedColumns, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def outputs(c: int, n: int, out: Outputs | None = None) -> Outputs:
+    """``(c, n)`` answers and tie flags: the first ``c`` rows of ``out``, else new arrays.
+
+    A step's answers for 2,000 candidates of 20,000 rows take 320 MB, and on this suite's
+    machines freshly allocated memory cost more to fault in than the search took to fill it
+    (measured: ~1 s per step of a 20,000 x 2,000 FOCI), so FOCI passes the same pair every step.
+    """
+    if out is None:
+        return np.empty((c, n), dtype=np.int64), np.empty((c, n), dtype=np.bool_)
+    found, tied = out
+    if found.shape[0] < c or found.shape[1:] != (n,) or tied.shape[0] < c or tied.shape[1:] != (n,):
+        raise ValueError(f"output arrays of shape {found.shape} cannot hold {c} x {n} answers")
+    return found[:c], tied[:c]
+
+
+def sorted_neighbours(ranked: RankedColumns, candidates: list[int], out: Outputs | None = None) -> Outputs:
     """Nearest other row in column ``j`` alone, for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties."""
     cols = np.asarray(candidates, dtype=np.int64)
-    out = np.empty((cols.size, ranked.n), dtype=np.int64)
-    tied = np.empty((cols.size, ranked.n), dtype=np.bool_)
+    out, tied = outputs(cols.size, ranked.n, out)
     with _torch_thread_count():
         _sorted_kernel(ranked.order, ranked.sorted, cols, out, tied)
     return out, tied
 
 
 def base_grid_neighbours(
-    ranked: RankedColumns, selected: list[int], candidates: list[int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest other row in ``[selected, j]`` for every candidate ``j``: ``(n, c)`` rows, ``(n, c)`` ties.
+    ranked: RankedColumns, selected: list[int], candidates: list[int], out: Outputs | None = None
+) -> Outputs:
+    """Nearest other row in ``[selected, j]`` for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties.
 
-    Row-major (a row's answers for all candidates are written together). ``selected`` holds 1
-    to :data:`GRID_MAX_BASE` columns. ``candidates=None`` means every column of the table, read
-    in place (FOCI's steps: no copy of the table per step; the entries of the selected columns
-    themselves are then meaningless and ignored by the caller).
+    ``selected`` holds 1 to :data:`GRID_MAX_BASE` columns. The candidates are read from the table
+    in place, a block at a time (no copy of the table per step).
     """
     s = len(selected)
     if not 1 <= s <= GRID_MAX_BASE:
@@ -180,11 +200,10 @@ def base_grid_neighbours(
     g = slabs_per_column(ranked.n, s)
     cells, edges = ranked.slabs(selected, g)
     base = np.ascontiguousarray(ranked.values[:, selected])
-    cands = ranked.values if candidates is None else np.ascontiguousarray(ranked.values[:, candidates])
-    out = np.empty((ranked.n, cands.shape[1]), dtype=np.int64)
-    tied = np.empty((ranked.n, cands.shape[1]), dtype=np.bool_)
+    cols = np.asarray(candidates, dtype=np.int64)
+    out, tied = outputs(cols.size, ranked.n, out)
     with _torch_thread_count():
-        _base_grid_kernel(base, cells, edges, cands, g, out, tied)
+        _base_grid_kernel(base, cells, edges, ranked.values, cols, g, out, tied)
     return out, tied
 
 
@@ -208,9 +227,9 @@ def _sorted_kernel(order, values, cols, out, tied):  # noqa: ANN001, ANN202
 
 
 @njit(parallel=True, cache=True)
-def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001, ANN202
+def _base_grid_kernel(base, cells, edges, values, cols, g, out, tied):  # noqa: ANN001, ANN202
     n, s = base.shape
-    c = cands.shape[1]
+    c = cols.size
     # counting sort of the rows by cell: each cell's rows contiguous, in increasing row order
     code = np.zeros(n, dtype=np.int64)
     stride = 1
@@ -228,11 +247,21 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
     for i in range(n):
         members[fill[code[i]]] = i
         fill[code[i]] += 1
+    # rows are searched, and stored, in cell order: a cell's rows are contiguous in memory, and
+    # consecutive queries (neighbours in the grid) scan the same cells while they are in cache
+    cell_base = np.empty((n, s))
+    cell_of = np.empty((n, s), dtype=np.int64)
+    for m in range(n):
+        cell_base[m] = base[members[m]]
+        cell_of[m] = cells[members[m]]
     n_chunks = (n + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for first in range(0, c, CANDIDATE_BLOCK):  # a block's slice of a row stays in cache
         width = min(c, first + CANDIDATE_BLOCK) - first
-        # a contiguous copy of the block (rows of ``width`` values): unit-stride loops vectorise
-        block = cands if width == c else np.ascontiguousarray(cands[:, first : first + width])
+        # the block's values in cell order (rows of ``width`` values): unit-stride loops vectorise
+        block = np.empty((n, width))
+        for m in range(n):
+            for j in range(width):
+                block[m, j] = values[members[m], cols[first + j]]
         for chunk in prange(n_chunks):
             best = np.empty(width)
             best_row = np.empty(width, dtype=np.int64)
@@ -241,7 +270,7 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
             low = np.empty(s, dtype=np.int64)
             high = np.empty(s, dtype=np.int64)
             at = np.empty(s, dtype=np.int64)
-            for i in range(chunk * ROWS_PER_CHUNK, min(n, (chunk + 1) * ROWS_PER_CHUNK)):
+            for i in range(chunk * ROWS_PER_CHUNK, min(n, (chunk + 1) * ROWS_PER_CHUNK)):  # cell order
                 best[:] = math.inf
                 best_row[:] = -1
                 ties[:] = 0
@@ -253,13 +282,13 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                 r = 0
                 while True:
                     for k in range(s):
-                        low[k] = max(cells[i, k] - r, 0)
-                        high[k] = min(cells[i, k] + r, g - 1)
+                        low[k] = max(cell_of[i, k] - r, 0)
+                        high[k] = min(cell_of[i, k] + r, g - 1)
                         at[k] = low[k]
                     while True:  # every cell of the box [low, high]; only those on the shell of radius r
                         on_shell = r == 0
                         for k in range(s):
-                            if abs(at[k] - cells[i, k]) == r:
+                            if abs(at[k] - cell_of[i, k]) == r:
                                 on_shell = True
                         if on_shell:
                             x = 0
@@ -268,15 +297,14 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                                 x += at[k] * step
                                 step *= g
                             for m in range(start[x], start[x + 1]):
-                                row = members[m]
-                                if row == i:
+                                if m == i:
                                     continue
-                                bd = (base[i, 0] - base[row, 0]) ** 2
+                                bd = (cell_base[i, 0] - cell_base[m, 0]) ** 2
                                 for k in range(1, s):
-                                    bd += (base[i, k] - base[row, k]) ** 2
+                                    bd += (cell_base[i, k] - cell_base[m, k]) ** 2
                                 if bd > worst:
                                     continue  # no open candidate can get nearer (or tie) through this row
-                                theirs = block[row]
+                                theirs = block[m]
                                 if n_open * 2 > width:  # most open: all of them, branch-free (vectorised)
                                     for j in range(width):
                                         dist = (mine[j] - theirs[j]) ** 2 + bd
@@ -284,7 +312,7 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                                         ties[j] = (
                                             1 if nearer else (ties[j] + 1 if dist == best[j] else ties[j])
                                         )
-                                        best_row[j] = row if nearer else best_row[j]
+                                        best_row[j] = m if nearer else best_row[j]
                                         best[j] = dist if nearer else best[j]
                                 else:  # the few still open (a finished candidate cannot change)
                                     for a in range(n_open):
@@ -292,13 +320,13 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                                         dist = (mine[j] - theirs[j]) ** 2 + bd
                                         if dist < best[j]:
                                             best[j] = dist
-                                            best_row[j] = row
+                                            best_row[j] = m
                                             ties[j] = 1
                                         elif dist == best[j]:
                                             ties[j] += 1
                         if not _next_cell(at, low, high):
                             break
-                    bound = _box_bound(base[i], cells[i], edges, r, g)
+                    bound = _box_bound(cell_base[i], cell_of[i], edges, r, g)
                     # a candidate is done when its best is below the bound: rows further out cannot reach it
                     kept = 0
                     worst = 0.0
@@ -312,14 +340,20 @@ def _base_grid_kernel(base, cells, edges, cands, g, out, tied):  # noqa: ANN001,
                     if n_open == 0 or bound == math.inf:  # all done, or the box is the whole grid
                         break
                     r += 1
-                for j in range(width):
-                    out[i, first + j] = best_row[j]
-                    tied[i, first + j] = ties[j] > 1
+                for j in range(width):  # in cell order: neighbouring writes, rows restored below
+                    out[first + j, i] = best_row[j]
+                    tied[first + j, i] = ties[j] > 1
+    for j in prange(c):  # back to row order, one candidate's row (in cache) at a time
+        found = out[j].copy()
+        flags = tied[j].copy()
+        for m in range(n):
+            out[j, members[m]] = members[found[m]] if found[m] >= 0 else -1
+            tied[j, members[m]] = flags[m]
 
 
 def candidate_grid_neighbours(
-    ranked: RankedColumns, selected: list[int], candidates: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
+    ranked: RankedColumns, selected: list[int], candidates: list[int], out: Outputs | None = None
+) -> Outputs:
     """Nearest other row in ``[selected, j]`` for every candidate ``j``, one selected column:
     ``(c, n)`` rows, ``(c, n)`` ties.
 
@@ -335,14 +369,12 @@ def candidate_grid_neighbours(
     g = max(1, int(round((ranked.n / CANDIDATE_CELL_ROWS) ** 0.5)))
     cells, edges = ranked.slabs(selected, g)
     cols = np.asarray(candidates, dtype=np.int64)
-    out = np.empty((cols.size, ranked.n), dtype=np.int64)
-    tied = np.empty((cols.size, ranked.n), dtype=np.bool_)
+    out, tied = outputs(cols.size, ranked.n, out)
     with _torch_thread_count():
         _candidate_grid_kernel(
-            ranked.values,
+            np.ascontiguousarray(ranked.values[:, selected[0]]),
             ranked.order,
             ranked.sorted,
-            selected[0],
             cells[:, 0].copy(),
             edges[0],
             cols,
@@ -354,17 +386,19 @@ def candidate_grid_neighbours(
 
 
 @njit(parallel=True, cache=True)
-def _candidate_grid_kernel(values, order, sorted_, base_col, base_cell, base_edges, cols, g, out, tied):  # noqa: ANN001, ANN202
-    n = values.shape[0]
+def _candidate_grid_kernel(base_values, order, sorted_, base_cell, base_edges, cols, g, out, tied):  # noqa: ANN001, ANN202
+    n = base_values.shape[0]
     for a in prange(cols.size):
         j = cols[a]
         # this candidate's slabs, every row's cell (x: the base column's slab, y: the candidate's),
         # and the rows with their two values in cell order (x fastest)
         cell = np.empty((n, 2), dtype=np.int64)
+        column = np.empty(n)  # the candidate's values from its sorted copy: the table's column is strided
         edges = np.empty((2, g))
         edges[0] = base_edges
         for t in range(n):
             cell[order[j, t], 1] = t * g // n
+            column[order[j, t]] = sorted_[j, t]
         for c in range(g):
             edges[1, c] = sorted_[j, -((-c * n) // g)]
         start = np.zeros(g * g + 1, dtype=np.int64)
@@ -380,8 +414,8 @@ def _candidate_grid_kernel(values, order, sorted_, base_col, base_cell, base_edg
             m = fill[cell[i, 0] + g * cell[i, 1]]
             fill[cell[i, 0] + g * cell[i, 1]] += 1
             members[m] = i
-            points[m, 0] = values[i, base_col]
-            points[m, 1] = values[i, j]
+            points[m, 0] = base_values[i]
+            points[m, 1] = column[i]
         for q in range(n):  # rows in cell order: consecutive queries search the same cells
             i = members[q]
             x0, y0 = points[q, 0], points[q, 1]
@@ -425,15 +459,6 @@ def _candidate_grid_kernel(values, order, sorted_, base_col, base_cell, base_edg
                 r += 1
             out[a, i] = best_row
             tied[a, i] = ties > 1
-
-
-@njit(parallel=True, cache=True)
-def _gather_rows(columns, order):  # noqa: ANN001, ANN202
-    out = np.empty_like(columns)
-    for c in prange(columns.shape[0]):
-        for t in range(columns.shape[1]):
-            out[c, t] = columns[c, order[c, t]]
-    return out
 
 
 @njit(cache=True, inline="always")
