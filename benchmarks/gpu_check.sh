@@ -12,7 +12,9 @@
 #   4. L-FOCI on 20,000 rows of that table on the GPU and on the CPU: the same selection;
 #   5. L-FOCI, target Male, the first six steps forced through each GPU path for clustered data
 #      (``pruned``: n x n base blocks; ``clustered``: brute force within base groups), step by step:
-#      where one overtakes the other (knn.CLUSTERED_GAIN); then L-FOCI for Smiling and Young.
+#      where one overtakes the other (knn.CLUSTERED_GAIN); then L-FOCI for Smiling and Young;
+#   6. Fig. 3's L-FOCI column at full size: every one of the 40 targets in turn, through the
+#      experiment's code, each printed as it ends, until all are done or the time limit (600 s).
 #
 #   bash benchmarks/gpu_check.sh [cuda|cpu] [--tiny]
 #   PARTS="0 3 4" bash benchmarks/gpu_check.sh cuda      # only some parts (default: all)
@@ -23,7 +25,7 @@
 set -euo pipefail
 DEVICE="${1:-cuda}"
 TINY="${2:-}"
-PARTS=" ${PARTS:-0 1 2 3 4 5} "
+PARTS=" ${PARTS:-0 1 2 3 4 5 6} "
 part() { [[ "$PARTS" == *" $1 "* ]]; }
 export PYTHONPATH="${PYTHONPATH:-$PWD/src}"
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1
@@ -100,5 +102,23 @@ if part 5; then
     timeout 100 python benchmarks/selection_steps.py --method lfoci --rows "$ROWS" --device "$DEVICE" \
       --target "$target" 2>&1 | tee -a "$LOG" || say "(stopped or failed: exit $?)"
   done
+fi
+if part 6; then
+  say "== 6. L-FOCI for every target of Fig. 3, $ROWS rows (STAND-IN) on $DEVICE"
+  timeout "${FIG3_LIMIT:-600}" python - "$DEVICE" "$ROWS" <<'PY' 2>&1 | tee -a "$LOG" || say "(stopped or failed: exit $?)"
+import sys
+import time
+
+from unlearnbench.experiments.codec_speed import synthetic_attribute_table, time_selection
+
+device, rows = sys.argv[1], int(sys.argv[2])
+table = synthetic_attribute_table(rows, 0)
+total, start = 0.0, time.perf_counter()
+for done, target in enumerate(table.names, 1):
+    cell = time_selection("lfoci", table, seed=0, device=device, targets=[target])["per_attribute"][target]
+    total += cell["seconds"]
+    print(f"lfoci {target}: {cell['seconds']:.2f} s, {len(cell['selected'])} selected; {done} targets, {total:.1f} s")
+print(f"all {len(table.names)} targets: {total:.1f} s selecting, {time.perf_counter() - start:.1f} s wall")
+PY
 fi
 say "== done; log in $LOG"

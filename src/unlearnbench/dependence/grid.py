@@ -134,7 +134,7 @@ def slabs_per_column(n: int, base_dims: int) -> int:
 
 
 @contextmanager
-def _torch_thread_count() -> Iterator[None]:
+def torch_thread_count() -> Iterator[None]:
     """Numba's threads follow torch's count, as every other path (answers never depend on it), and
     torch gets its count back afterwards, even on an error: see the module doc."""
     threads = torch.get_num_threads()
@@ -181,7 +181,7 @@ def sorted_neighbours(ranked: RankedColumns, candidates: list[int], out: Outputs
     """Nearest other row in column ``j`` alone, for every candidate ``j``: ``(c, n)`` rows, ``(c, n)`` ties."""
     cols = np.asarray(candidates, dtype=np.int64)
     out, tied = outputs(cols.size, ranked.n, out)
-    with _torch_thread_count():
+    with torch_thread_count():
         _sorted_kernel(ranked.order, ranked.sorted, cols, out, tied)
     return out, tied
 
@@ -202,7 +202,7 @@ def base_grid_neighbours(
     base = np.ascontiguousarray(ranked.values[:, selected])
     cols = np.asarray(candidates, dtype=np.int64)
     out, tied = outputs(cols.size, ranked.n, out)
-    with _torch_thread_count():
+    with torch_thread_count():
         _base_grid_kernel(base, cells, edges, ranked.values, cols, g, out, tied)
     return out, tied
 
@@ -370,7 +370,7 @@ def candidate_grid_neighbours(
     cells, edges = ranked.slabs(selected, g)
     cols = np.asarray(candidates, dtype=np.int64)
     out, tied = outputs(cols.size, ranked.n, out)
-    with _torch_thread_count():
+    with torch_thread_count():
         _candidate_grid_kernel(
             np.ascontiguousarray(ranked.values[:, selected[0]]),
             ranked.order,

@@ -78,6 +78,7 @@ from unlearnbench.dependence.groups import (
     looks_discrete,
 )
 from unlearnbench.dependence.kdtree import kdtree_neighbours
+from unlearnbench.dependence.patterns import LevelPatterns
 
 Tensor = torch.Tensor
 
@@ -104,6 +105,9 @@ STRATEGIES = ("auto", "dense", "sort", "grid", "groups", "clustered", "pruned")
 # (whose top-k over whole rows dominated), at 1000 x 2000 within the noise; no gain at 500 rows.
 TREE_SHORTLIST_ROWS = 1000
 TREE_ROWS_PER_BLOCK = 4096
+# Pairs left open by the shortlists on jittered binary data are searched by scanning their base
+# group (patterns.py) up to this many rows in it, beyond by a k-d tree per candidate.
+PATTERN_SCAN_ROWS = 1024
 
 
 def squared_distances(queries: Tensor, points: Tensor) -> Tensor:
@@ -333,10 +337,11 @@ def _clustered(
 
     Each group's rows are compared with the group's rows only, with the floats and the tie rule
     of :func:`_dense` (a group lists its rows in index order); an answer counts when it is below
-    the groups' bound, so no row of another group can be as near. Rows alone in their group,
-    or whose nearest row in the group is not below the bound, go to the dense repair: rows alone
-    in their group at once for every candidate (their base distances computed once, not once per
-    candidate), the others one candidate at a time.
+    the groups' bound, so no row of another group can be as near. On jittered binary data the
+    pairs left (rows alone in their group, or whose nearest row in the group is not below the
+    bound) go to the compiled searches of :mod:`.patterns`. On other data they go to the dense
+    repair: rows alone in their group at once for every candidate (their base distances computed
+    once, not once per candidate), the others one candidate at a time.
     """
     n, c = candidates.shape
     s = base.shape[1]
@@ -368,9 +373,19 @@ def _clustered(
                 out[cols, asked[asked_valid]] = found[:, asked_valid]
                 bad[cols, asked[asked_valid]] = ~(best[:, asked_valid] < clusters.bound)
     alone = clusters.alone()
-    if alone.numel():
-        out[:, alone] = _dense(base, candidates, u, max_elements, asked=alone)
-        bad[:, alone] = False
+    patterns = LevelPatterns.of(base.detach().cpu().numpy(), candidates.detach().cpu().numpy())
+    if patterns is None:
+        if alone.numel():
+            out[:, alone] = _dense(base, candidates, u, max_elements, asked=alone)
+            bad[:, alone] = False
+        return out, bad
+    # jittered binary data: every pair left (rows alone in their group, or alone with their level)
+    # by the compiled search across level patterns, on the host, instead of a pass over all rows each
+    bad[:, alone] = True
+    cand_idx, row_idx = bad.nonzero(as_tuple=True)
+    found, flagged = patterns.search(cand_idx.cpu().numpy(), row_idx.cpu().numpy())
+    out[cand_idx, row_idx] = torch.from_numpy(found).to(base.device)
+    bad[cand_idx, row_idx] = torch.from_numpy(flagged).to(base.device)
     return out, bad
 
 
@@ -447,23 +462,27 @@ def _unsort(values: Tensor, order: Tensor) -> Tensor:
 
 
 def _shortlist_block(
-    base: Tensor, candidates: Tensor, k: int, max_elements: int
+    base: Tensor, candidates: Tensor, k: int, max_elements: int, asked: np.ndarray | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Score every row against its ``k`` nearest rows in the base space, all candidates at once.
 
     An answer is certified when it is unique and strictly below the ``(k+1)``-th smallest base
     distance of its row; it is a tie when below but not unique (the exact tie rule then needs
     the whole row). The shortlisted rows of ``candidates`` (``(n, c)``, contiguous) are gathered
-    whole, so every operation runs along contiguous candidate rows. Returns ``(c, n)`` tensors.
+    whole, so every operation runs along contiguous candidate rows. ``asked`` (default all) are
+    the rows scored, ``m`` of them. Returns ``(c, m)`` tensors.
     """
     n, c = candidates.shape
-    out = torch.empty(n, c, dtype=torch.long, device=base.device)
-    certified = torch.empty(n, c, dtype=torch.bool, device=base.device)
-    tied = torch.empty(n, c, dtype=torch.bool, device=base.device)
+    m = n if asked is None else asked.size
+    out = torch.empty(m, c, dtype=torch.long, device=base.device)
+    certified = torch.empty(m, c, dtype=torch.bool, device=base.device)
+    tied = torch.empty(m, c, dtype=torch.bool, device=base.device)
     tree = _base_tree(base)
-    for rows in _blocks(n, TREE_ROWS_PER_BLOCK if tree is not None else max(1, max_elements // n)):
+    for block in _blocks(m, TREE_ROWS_PER_BLOCK if tree is not None else max(1, max_elements // n)):
+        rows = block if asked is None else asked[block]
         if tree is None:
-            near_d, near_i, threshold = _shortlist(_base_block(base, rows), k)
+            rows_t = rows if asked is None else torch.from_numpy(rows).to(base.device)
+            near_d, near_i, threshold = _shortlist(_base_block(base, rows_t), k)
         else:
             near_d, near_i, threshold = _tree_shortlist(tree, base, rows, k)
         kk = near_i.shape[1]
@@ -472,8 +491,9 @@ def _shortlist_block(
         ):
             ids = near_i[sub]
             dist = candidates[ids.reshape(-1)].view(ids.shape[0], kk, c)
-            at = slice(rows.start + sub.start, rows.start + sub.stop)
-            dist.sub_(candidates[at, None, :]).square_().add_(near_d[sub, :, None])  # bit for bit as dense
+            at = slice(block.start + sub.start, block.start + sub.stop)  # positions among the asked rows
+            own = candidates[at] if asked is None else candidates[torch.from_numpy(asked[at])]
+            dist.sub_(own[:, None, :]).square_().add_(near_d[sub, :, None])  # bit for bit as dense
             best, arg = dist.min(dim=1)  # (b, c)
             dist.scatter_(1, arg[:, None, :], math.inf)
             unique = dist.amin(dim=1) > best
@@ -527,18 +547,15 @@ def _pruned(base: Tensor, candidates: Tensor, u: Tensor, max_elements: int) -> t
     n, c = candidates.shape
     candidates = candidates.contiguous()
     k = _pruning_width(n, base.shape[1])
+    patterns = _level_patterns(base, candidates)
+    if patterns is not None:
+        return _pruned_by_patterns(base, candidates, k, max_elements, patterns)
     first_pass = _sweep if base.shape[1] == 1 else _shortlist_block
     out, certified, tied = first_pass(base, candidates, k, max_elements)
     _dense_heavy(base, candidates, u, out, tied, certified, max_elements)
     open_ = ~(certified | tied)
     if _base_tree_used(base):  # the rest by a k-d tree per candidate, asked only about those rows
-        base_np, cands_np = base.detach().numpy(), candidates.detach().numpy()
-        for j in open_.any(dim=1).nonzero(as_tuple=True)[0].tolist():
-            rows = open_[j].nonzero(as_tuple=True)[0]
-            found, bad = kdtree_neighbours(base_np, cands_np[:, j], rows=rows.numpy())
-            out[j, rows] = torch.from_numpy(found)
-            tied[j, rows] = torch.from_numpy(bad)  # ties and near-ties: the dense repair
-            open_[j, rows] = False
+        _tree_repair(base, candidates, open_, out, tied)
     cand_t = candidates.T.contiguous() if bool(open_.any()) else candidates.T
     while bool(open_.any()) and k * WIDEN < n - 1:
         k *= WIDEN
@@ -548,6 +565,54 @@ def _pruned(base: Tensor, candidates: Tensor, u: Tensor, max_elements: int) -> t
         open_[cand_idx[ok | tie], row_idx[ok | tie]] = False
         tied[cand_idx[tie], row_idx[tie]] = True
     return out, open_ | tied
+
+
+def _tree_repair(base: Tensor, candidates: Tensor, open_: Tensor, out: Tensor, tied: Tensor) -> None:
+    """Answer the ``open_`` (candidate, row) pairs with a k-d tree per candidate, in place; ties and
+    near-ties are marked in ``tied`` (for the dense repair), and every pair is closed."""
+    base_np, cands_np = base.detach().numpy(), candidates.detach().numpy()
+    for j in open_.any(dim=1).nonzero(as_tuple=True)[0].tolist():
+        rows = open_[j].nonzero(as_tuple=True)[0]
+        found, bad = kdtree_neighbours(base_np, cands_np[:, j], rows=rows.numpy())
+        out[j, rows] = torch.from_numpy(found)
+        tied[j, rows] = torch.from_numpy(bad)
+        open_[j, rows] = False
+
+
+def _level_patterns(base: Tensor, candidates: Tensor) -> LevelPatterns | None:
+    """On a CPU with many rows, jittered binary data (L-FOCI's CelebA attributes): their levels."""
+    if not _base_tree_used(base) or not _all_clustered(base, candidates):
+        return None
+    return LevelPatterns.of(base.detach().numpy(), candidates.detach().numpy())
+
+
+def _pruned_by_patterns(
+    base: Tensor, candidates: Tensor, k: int, max_elements: int, patterns: LevelPatterns
+) -> tuple[Tensor, Tensor]:
+    """:func:`_pruned` on jittered binary data: base shortlists (one k-d tree) for the rows whose
+    base group holds a whole shortlist, the compiled searches of :mod:`.patterns` for every other
+    (candidate, row) pair: within its subgroup, or across level patterns when it is alone there.
+
+    A row whose base group is smaller than its shortlist would send the tree out of the group,
+    through 20 to 40 dimensions of other groups: on the full-size stand-in table those queries took
+    57 of the 74 s of a late step. Returns the answers and the pairs still to repair.
+    """
+    n, c = candidates.shape
+    out = torch.zeros(c, n, dtype=torch.long)
+    done = torch.zeros(c, n, dtype=torch.bool)
+    tied = torch.zeros(c, n, dtype=torch.bool)
+    listed = np.flatnonzero(patterns.group_sizes() >= k + 2)
+    if listed.size:
+        at = torch.from_numpy(listed)
+        out[:, at], certified, tied[:, at] = _shortlist_block(base, candidates, k, max_elements, listed)
+        done[:, at] = certified | tied[:, at]
+    big = torch.from_numpy(patterns.group_sizes() > PATTERN_SCAN_ROWS)
+    _tree_repair(base, candidates, ~done & big, out, tied)  # scanning a large group costs more
+    cand_idx, row_idx = (~done & ~big).nonzero(as_tuple=True)
+    found, flagged = patterns.search(cand_idx.numpy(), row_idx.numpy())
+    out[cand_idx, row_idx] = torch.from_numpy(found)
+    tied[cand_idx, row_idx] = torch.from_numpy(flagged)
+    return out, tied
 
 
 def _dense_heavy(

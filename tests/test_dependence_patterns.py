@@ -1,0 +1,79 @@
+"""The compiled search on jittered binary data (patterns.py) against every pairwise distance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unlearnbench.dependence import knn
+from unlearnbench.dependence.patterns import LevelPatterns, split_levels
+
+
+def _jittered(n: int, p: int, seed: int, rare: float = 0.05) -> np.ndarray:
+    """Binary columns (some rare, so that many rows are alone in their subgroup), scaled as FOCI
+    scales them, plus L-FOCI's noise, and a few exact duplicates (ties)."""
+    rng = np.random.default_rng(seed)
+    levels = rng.random(size=(n, p)) < np.linspace(rare, 0.5, p)
+    x = levels.astype(float)
+    x = (x - x.mean(0)) / x.std(0, ddof=1) + 1e-3 * rng.normal(size=(n, p))
+    x[-3:] = x[:3]  # duplicates: exact ties, flagged
+    return x
+
+
+def _dense_answers(x: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every candidate column after the first s: each row's nearest other row and whether it ties."""
+    xt = torch.from_numpy(x)
+    found, tied = [], []
+    for j in range(s, x.shape[1]):
+        pts = xt[:, list(range(s)) + [j]]
+        d = knn.squared_distances(pts, pts)
+        d.fill_diagonal_(float("inf"))
+        best = d.min(dim=1).values
+        found.append(d.argmin(dim=1).numpy())
+        tied.append(((d == best[:, None]).sum(dim=1) > 1).numpy())
+    return np.array(found), np.array(tied)
+
+
+@pytest.mark.parametrize(("n", "s", "seed"), [(300, 1, 0), (800, 4, 1), (800, 9, 2), (500, 14, 3)])
+def test_every_pair_is_the_dense_answer_or_flagged(n: int, s: int, seed: int) -> None:
+    x = _jittered(n, s + 5, seed)
+    patterns = LevelPatterns.of(x[:, :s], x[:, s:])
+    assert patterns is not None
+    c = x.shape[1] - s
+    cand_idx, row_idx = np.repeat(np.arange(c), n), np.tile(np.arange(n), c)
+    found, flagged = patterns.search(cand_idx, row_idx)
+    dense, tied = _dense_answers(x, s)
+    assert np.array_equal(flagged, tied.reshape(-1))  # ties flagged, and nothing else on this data
+    ok = ~flagged
+    assert np.array_equal(found[ok], dense.reshape(-1)[ok])
+    alone = patterns.group_sizes() == 1
+    assert s < 9 or alone.any()  # the cross-pattern search really ran
+
+
+def test_level_split_rejects_data_that_are_not_two_clusters() -> None:
+    rng = np.random.default_rng(0)
+    assert split_levels(rng.normal(size=(200, 2))) is None
+    three = rng.integers(0, 3, size=(200, 1)).astype(float) + 1e-3 * rng.normal(size=(200, 1))
+    assert split_levels(three) is None
+    levels, gaps2 = split_levels(np.array([[0.0, 5.0], [1.0, 5.0], [0.001, 5.0]]))
+    assert levels[:, 0].tolist() == [0, 1, 0] and gaps2[0] == pytest.approx(0.999**2)
+    assert gaps2[1] == np.inf  # constant: one level, nothing differs there
+    assert LevelPatterns.of(rng.normal(size=(50, 2)), rng.normal(size=(50, 1))) is None
+
+
+def test_an_answer_within_the_subgroup_counts_only_below_the_gap() -> None:
+    """Rows A and B share every level but sit at opposite ends of their clusters (0.3 apart in
+    each of 8 columns: 0.72 squared); C differs from A in one level only, by the gap (0.7: 0.49
+    squared), and equals it elsewhere. A's nearest row is C: the subgroup's answer B must be
+    flagged, not certified."""
+    s = 8
+    a = np.full(s, 0.15)
+    rows = [a, -a, np.r_[0.85, a[1:]], np.full(s, 1.15), np.full(s, 0.85)]  # the last two: level 1
+    x = np.column_stack([np.array(rows), np.zeros(len(rows))])  # one constant candidate
+    patterns = LevelPatterns.of(x[:, :s], x[:, s:])
+    assert patterns is not None
+    found, flagged = patterns.search(np.zeros(len(rows), dtype=np.int64), np.arange(len(rows)))
+    dense, _ = _dense_answers(x, s)
+    assert dense[0, 0] == 2 and flagged[0]  # C is A's nearest; B, in A's subgroup, is not certified
+    assert np.array_equal(found[~flagged], dense[0][~flagged])
