@@ -379,10 +379,12 @@ def _clustered(
             out[:, alone] = _dense(base, candidates, u, max_elements, asked=alone)
             bad[:, alone] = False
         return out, bad
-    # jittered binary data: every pair left (rows alone in their group, or alone with their level)
-    # by the compiled search across level patterns, on the host, instead of a pass over all rows each
+    # jittered binary data: the pairs left in small groups (rows alone in their group, or alone with
+    # their level) by the compiled search across level patterns, on the host, instead of a pass over
+    # all rows each; in a large group scanning the group on the host costs more than that pass
     bad[:, alone] = True
-    cand_idx, row_idx = bad.nonzero(as_tuple=True)
+    small = torch.from_numpy(patterns.group_sizes() <= PATTERN_SCAN_ROWS).to(base.device)
+    cand_idx, row_idx = (bad & small[None, :]).nonzero(as_tuple=True)
     found, flagged = patterns.search(cand_idx.cpu().numpy(), row_idx.cpu().numpy())
     out[cand_idx, row_idx] = torch.from_numpy(found).to(base.device)
     bad[cand_idx, row_idx] = torch.from_numpy(flagged).to(base.device)
