@@ -20,10 +20,13 @@ exact and returning the same indices:
   described next (more base columns, or a GPU); on a CPU with many rows its base shortlists
   come from one ``cKDTree`` on the base columns (shared by all candidates) instead of an
   ``n x n`` block, and the rows it cannot certify go to a ``cKDTree`` per candidate, asked
-  about those rows only;
+  about those rows only; on jittered binary data (L-FOCI's attributes) the rows of small base
+  groups skip the tree and are searched within their subgroup or across level patterns
+  (:mod:`.patterns`, compiled);
 * ``clustered`` (:mod:`.clusters`): on a GPU, discrete data plus a little noise (L-FOCI's
   jittered attributes): rows grouped by the clusters of their base columns, brute force within
-  each group, ``sum_g g^2`` distances instead of ``n^2``, certified by the gap between groups.
+  each group, ``sum_g g^2`` distances instead of ``n^2``, certified by the gap between groups;
+  the pairs left in small groups go to :mod:`.patterns` (on the host).
 
 Rows a path cannot certify (ties, near-ties) are resolved by one dense rule for all paths.
 
