@@ -9,6 +9,7 @@ import torch
 from unlearnbench.dependence import knn
 from unlearnbench.dependence.clusters import BaseClusters, column_clusters, looks_clustered
 from unlearnbench.dependence.grid import GRID_MAX_BASE
+from unlearnbench.dependence.patterns import LevelPatterns
 
 
 def _reference(base: torch.Tensor, cands: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -275,6 +276,31 @@ def test_pruned_path_on_clustered_data_equals_dense(base_dims: int) -> None:
     assert set(knn.choose_paths(base, cands)) == {"pruned"}
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)
     assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u, strategy="grid"), dense)
+
+
+def test_pruned_path_on_jittered_binary_data_searches_small_groups_by_level_patterns(monkeypatch) -> None:
+    """Rows of small base groups go to patterns.py (their subgroup, or the level patterns when
+    alone there), the open rows of large ones to a k-d tree per candidate: the dense answers."""
+    rng = np.random.default_rng(64)
+    n = knn.TREE_SHORTLIST_ROWS + 500
+    pts = _jittered_binary(rng, n, 10)
+    pts[100:110] = pts[200:210]  # duplicates: exact ties
+    base, cands = torch.tensor(pts[:, :6]), torch.tensor(pts[:, 6:])
+    u = _u(n, 6)
+    dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
+    monkeypatch.setattr(knn, "PATTERN_SCAN_ROWS", 150)  # some groups above it: both branches
+    sizes = LevelPatterns.of(pts[:, :6], pts[:, 6:]).group_sizes()
+    assert (sizes > 150).any() and (sizes == 1).any()
+    searched: list[int] = []
+    real = LevelPatterns.search
+
+    def spy(self, cand_idx, row_idx):
+        searched.append(cand_idx.size)
+        return real(self, cand_idx, row_idx)
+
+    monkeypatch.setattr(LevelPatterns, "search", spy)
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)
+    assert searched and searched[0] > 0
 
 
 def test_column_clusters_cut_at_the_wide_gaps() -> None:
