@@ -40,7 +40,8 @@ from unlearnbench.dependence.grid import torch_thread_count
 from unlearnbench.dependence.kdtree import MARGIN  # a relative margin far above rounding (~1e-16)
 
 # Level patterns one search may visit before it gives its pair to the dense repair. Measured at the
-# full-size stand-in's last L-FOCI step (Male, 28 selected, 1 thread): 2**11 97 s, 2**14 33 s, 2**16 18-21 s.
+# full-size stand-in's last L-FOCI step (Male, 28 selected, 1 thread, compiling included where first):
+# 2**11 84-97 s, 2**14 33 s, 2**16 18-21 s; a pair given up goes to a dense pass over every row.
 MAX_PATTERNS = 1 << 16
 # Base columns a pattern key holds (one bit each in an int64).
 MAX_BASE_COLUMNS = 62
