@@ -55,7 +55,11 @@ def split_levels(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     A column is split at the middle of its range; its gap is the distance between the largest
     value below and the smallest value above. None when a column's gap is under
     :data:`MIN_GAP_SHARE` of its range (not two clusters far apart). A constant column is one
-    level, with an infinite gap (no row differs from another there).
+    level, with an infinite gap (no row differs from another there). Not
+    :func:`~unlearnbench.dependence.clusters.column_clusters`, which cuts up to 16 clusters by
+    sorting every column: for two levels a pass without a sort gives the same split, and it runs
+    every step (the 40 columns of the full-size table: 0.3 s for all of :meth:`LevelPatterns.of`
+    against 0.65 s for the sorts alone).
     """
     low, high = columns.min(axis=0), columns.max(axis=0)
     middle = low + (high - low) / 2
