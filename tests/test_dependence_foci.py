@@ -220,3 +220,33 @@ def test_lfoci_on_binary_data_uses_the_grid_only_where_it_serves(monkeypatch) ->
     assert len(fast.selected) >= 3 and max(grid_steps) == 1
     slow = lfoci_reference(y, X, seed=3)
     assert fast.selected == slow.selected and fast.statistics == slow.statistics
+
+
+def test_a_binary_target_searches_only_its_upper_class(monkeypatch) -> None:
+    """Rows of the least rank add their own rank whatever their neighbour: with a binary y only
+    the upper class is searched, and the selection is the one-at-a-time reference's."""
+    foci_module = importlib.import_module("unlearnbench.dependence.foci")
+    asked_sizes: list[int] = []
+    real = foci_module.candidate_nearest_neighbours
+
+    def spy(base, candidates, u, *, asked=None, **kwargs):
+        asked_sizes.append(base.shape[0] if asked is None else asked.numel())
+        return real(base, candidates, u, asked=asked, **kwargs)
+
+    monkeypatch.setattr(foci_module, "candidate_nearest_neighbours", spy)
+    rng = np.random.default_rng(21)
+    X = (rng.random(size=(1500, 8)) < np.linspace(0.05, 0.5, 8)).astype(float)
+    y = ((X[:, 1] + X[:, 4] + X[:, 6] * X[:, 0] + rng.random(1500)) > 1.6).astype(float)
+    fast = lfoci(y, X, seed=5)
+    assert asked_sizes and set(asked_sizes) == {int(y.sum())}
+    slow = lfoci_reference(y, X, seed=5)
+    assert fast.selected == slow.selected and fast.statistics == slow.statistics
+    assert len(fast.selected) >= 2
+
+
+def test_rows_needing_neighbours() -> None:
+    foci_module = importlib.import_module("unlearnbench.dependence.foci")
+    assert foci_module.rows_needing_neighbours(torch.tensor([3, 1, 2])).tolist() == [0, 2]
+    assert foci_module.rows_needing_neighbours(torch.tensor([2, 4, 4, 2])).tolist() == [1, 2]
+    assert foci_module.rows_needing_neighbours(torch.tensor([4, 4])).tolist() == []  # constant y
+    assert foci_module.rows_needing_neighbours(torch.arange(1, 1001)) is None  # continuous: one row

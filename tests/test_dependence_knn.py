@@ -350,3 +350,57 @@ def test_clustered_path_equals_dense_whatever_the_clusters(base_dims: int) -> No
     many_levels = torch.tensor(rng.integers(0, 40, size=(300, 2)) + 1e-4 * rng.normal(size=(300, 2)))
     with pytest.raises(ValueError, match="clusters"):
         knn.choose_paths(many_levels[:, :1], many_levels[:, 1:], "clustered")
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+@pytest.mark.parametrize("base_dims", [0, 1, 3])
+def test_asked_rows_get_the_full_answers_and_the_others_themselves(clustered: bool, base_dims: int) -> None:
+    """Every path: the asked rows' answers are those of a search over all rows; a row not asked
+    is its own answer (what FOCI's rows of least rank need)."""
+    rng = np.random.default_rng(70 + base_dims)
+    n = knn.TREE_SHORTLIST_ROWS + 300  # k-d tree shortlists, and on clustered data the pattern search
+    pts = _jittered_binary(rng, n, base_dims + 4) if clustered else rng.normal(size=(n, base_dims + 4))
+    base, cands = torch.tensor(pts[:, :base_dims]), torch.tensor(pts[:, base_dims:])
+    u = _u(n, base_dims)
+    asked = torch.from_numpy(np.flatnonzero(rng.random(n) < 0.3))
+    skipped = torch.ones(n, dtype=torch.bool)
+    skipped[asked] = False
+    full = knn.candidate_nearest_neighbours(base, cands, u)
+    for strategy in ("auto", "dense", "pruned"):
+        got = knn.candidate_nearest_neighbours(base, cands, u, asked=asked, strategy=strategy)
+        assert torch.equal(got[:, asked], full[:, asked]), strategy
+        assert torch.equal(got[:, skipped], torch.arange(n)[skipped].expand(cands.shape[1], -1)), strategy
+
+
+def test_the_pruned_path_searches_only_the_asked_rows(monkeypatch) -> None:
+    """The base shortlists and the pattern search see the asked rows only."""
+    rng = np.random.default_rng(75)
+    n = knn.TREE_SHORTLIST_ROWS + 500
+    pts = _jittered_binary(rng, n, 10)
+    base, cands = torch.tensor(pts[:, :6]), torch.tensor(pts[:, 6:])
+    asked = torch.from_numpy(np.flatnonzero(rng.random(n) < 0.25))
+    seen: set[int] = set()
+    real_block, real_search = knn._shortlist_block, LevelPatterns.search
+
+    def block_spy(base, candidates, k, max_elements, asked=None):
+        seen.update(range(base.shape[0]) if asked is None else asked.tolist())
+        return real_block(base, candidates, k, max_elements, asked)
+
+    def search_spy(self, cand_idx, row_idx):
+        seen.update(row_idx.tolist())
+        return real_search(self, cand_idx, row_idx)
+
+    monkeypatch.setattr(knn, "_shortlist_block", block_spy)
+    monkeypatch.setattr(LevelPatterns, "search", search_spy)
+    knn.candidate_nearest_neighbours(base, cands, _u(n, 6), asked=asked)
+    assert seen and seen <= set(asked.tolist())
+
+
+def test_asked_rows_are_checked() -> None:
+    x = torch.tensor(np.random.default_rng(76).normal(size=(20, 3)))
+    u = _u(20, 0)
+    for bad in (torch.tensor([3, 1]), torch.tensor([1, 1]), torch.tensor([0, 20]), torch.tensor([-1, 2])):
+        with pytest.raises(ValueError, match="asked"):
+            knn.candidate_nearest_neighbours(x[:, :1], x[:, 1:], u, asked=bad)
+    with pytest.raises(ValueError, match="asked"):
+        knn.candidate_nearest_neighbours(x[:, :1], x[:, 1:], u, asked=torch.tensor([0.0, 1.0]))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from unlearnbench.dependence import knn
+from unlearnbench.dependence import patterns as patterns_module
 from unlearnbench.dependence.patterns import LevelPatterns, split_levels
 
 
@@ -65,8 +66,8 @@ def test_level_split_rejects_data_that_are_not_two_clusters() -> None:
 def test_an_answer_within_the_subgroup_counts_only_below_the_gap() -> None:
     """Rows A and B share every level but sit at opposite ends of their clusters (0.3 apart in
     each of 8 columns: 0.72 squared); C differs from A in one level only, by the gap (0.7: 0.49
-    squared), and equals it elsewhere. A's nearest row is C: the subgroup's answer B must be
-    flagged, not certified."""
+    squared), and equals it elsewhere. A's nearest row is C: the search must not settle on the
+    subgroup's answer B, whose distance is above the gap, but walk on to C's group."""
     s = 8
     a = np.full(s, 0.15)
     rows = [a, -a, np.r_[0.85, a[1:]], np.full(s, 1.15), np.full(s, 0.85)]  # the last two: level 1
@@ -75,5 +76,31 @@ def test_an_answer_within_the_subgroup_counts_only_below_the_gap() -> None:
     assert patterns is not None
     found, flagged = patterns.search(np.zeros(len(rows), dtype=np.int64), np.arange(len(rows)))
     dense, _ = _dense_answers(x, s)
-    assert dense[0, 0] == 2 and flagged[0]  # C is A's nearest; B, in A's subgroup, is not certified
+    assert dense[0, 0] == 2 and found[0] == 2 and not flagged[0]  # C is A's nearest, not B
     assert np.array_equal(found[~flagged], dense[0][~flagged])
+
+
+def test_a_walk_cut_short_leaves_its_open_pairs_flagged(monkeypatch) -> None:
+    """With room for one base group per walk, a row alone in its subgroup finds only rows at the
+    candidate's other level, farther than the next base group's bound (the candidates' gaps are
+    the widest): its pair is flagged for the dense repair, never answered from a partial walk."""
+    x = _jittered(600, 9, 4)[:, ::-1].copy()  # common base levels, rare candidate ones: wide gaps
+    s = 6
+    patterns = LevelPatterns.of(x[:, :s], x[:, s:])
+    assert patterns is not None
+    monkeypatch.setattr(patterns_module, "MAX_PATTERNS", 1)
+    c, n = x.shape[1] - s, x.shape[0]
+    cand_idx, row_idx = np.repeat(np.arange(c), n), np.tile(np.arange(n), c)
+    found, flagged = patterns.search(cand_idx, row_idx)
+    dense, tied = _dense_answers(x, s)
+    assert np.array_equal(found[~flagged], dense.reshape(-1)[~flagged])
+    levels, _ = split_levels(x)
+    keys = [tuple(row) for row in levels[:, :s]]
+    with_company = np.array(
+        [
+            sum(keys[i] == keys[r] and levels[i, s + j] == levels[r, s + j] for i in range(n)) > 1
+            for j, r in zip(cand_idx, row_idx, strict=True)
+        ]
+    )
+    alone_in_subgroup = ~with_company & (patterns.group_sizes()[row_idx] > 1)
+    assert alone_in_subgroup.any() and flagged[alone_in_subgroup].all()

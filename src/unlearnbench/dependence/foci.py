@@ -60,6 +60,8 @@ from unlearnbench.dependence.knn import (
 Tensor = torch.Tensor
 # Candidates per batched call: bounds the (candidates x n) index matrix a step holds at once.
 CANDIDATE_BLOCK = 4096
+# Rows of least rank are left out of the neighbour search from this share of all rows on.
+MIN_SKIPPED_SHARE = 0.01
 
 
 @dataclass
@@ -188,15 +190,32 @@ def _scorer(X: Tensor, max_elements: int, strategy: str) -> StepScorer:
     return _grid_scorer(X, RankedColumns(table), clustered, max_elements, batched)
 
 
+def rows_needing_neighbours(r: Tensor) -> Tensor | None:
+    """The rows whose neighbour can change a step's score (increasing indices), None for all.
+
+    A row of the least rank ``R_min`` adds ``min(R_min, R_M(i)) = R_min`` whatever its neighbour
+    ``M(i)`` is, since no rank is lower. With a continuous ``y`` that is one row; with a binary
+    ``y`` (every Fig. 3 target) it is the whole lower class, so only the rows of the upper class
+    need a neighbour search: a share equal to the attribute's frequency (0.02 to 0.84 on CelebA,
+    0.23 on average). The score is the same sum, term for term. None also when under
+    :data:`MIN_SKIPPED_SHARE` of the rows could be skipped.
+    """
+    needed = r > r.min()
+    if int(needed.sum()) > (1.0 - MIN_SKIPPED_SHARE) * r.shape[0]:
+        return None  # a continuous y: one row to skip, not worth an indexed search of the others
+    return needed.nonzero(as_tuple=True)[0]
+
+
 def _batched_scorer(X: Tensor, max_elements: int, strategy: str = "auto") -> StepScorer:
     def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
         base, cands = X[:, selected], X[:, remaining]
+        asked = rows_needing_neighbours(r)
         out = torch.empty(cands.shape[1], dtype=torch.long, device=cands.device)
         for start in range(0, cands.shape[1], CANDIDATE_BLOCK):
             stop = min(cands.shape[1], start + CANDIDATE_BLOCK)
             m = candidate_nearest_neighbours(
-                base, cands[:, start:stop], u, max_elements=max_elements, strategy=strategy
-            )
+                base, cands[:, start:stop], u, asked=asked, max_elements=max_elements, strategy=strategy
+            )  # rows not asked are their own neighbour: min(R_i, R_i) adds R_i, as any neighbour would
             out[start:stop] = neighbour_rank_sums(r, m)
         return out
 

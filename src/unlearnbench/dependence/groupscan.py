@@ -1,0 +1,225 @@
+"""Nearest rows within large base groups of jittered binary data: one pass serves every candidate.
+
+On L-FOCI's jittered attributes (see :mod:`.patterns`) a row's nearest neighbour in the space
+``base + [j]`` lies in its subgroup (its base group, its level of ``j``) whenever it is nearer
+than the gap between levels. Once several columns are selected, a base group holds thousands
+of rows that differ only by the noise, in 8 to 20 dimensions, where a k-d tree visits most of
+its leaves: on the full-size stand-in table its queries cost 70 to 130 microseconds a row.
+
+Every candidate of a step shares the base columns, so this module computes base distances once
+per row and candidate-specific work only on a short list:
+
+1. for each asked row, its :data:`SHORTLIST` nearest rows of its base group in the base space,
+   by a pass over the group's rows in contiguous blocks (vectorised across rows, column by
+   column: the floats of :func:`unlearnbench.dependence.knn.squared_distances`);
+2. for each candidate, the nearest row of the row's subgroup among that list; it is certified
+   when it is unique and nearer than the next base distance of the group (no row off the list
+   is nearer even in the base space) and nearer than the gaps between levels (no row of another
+   group or subgroup is);
+3. the pairs not certified (a rare level, whose subgroup the list barely samples) are answered
+   by one more pass over the group, its base distances shared by every such candidate of the row.
+
+Pairs still open (a row alone in its subgroup, a tie, a distance not below the gaps) go to
+:meth:`.patterns.LevelPatterns.search` and from there, if need be, to the dense repair.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from unlearnbench.dependence.grid import torch_thread_count
+from unlearnbench.dependence.kdtree import MARGIN
+from unlearnbench.dependence.patterns import LevelPatterns
+
+# Base neighbours listed per row. Measured on the full-size stand-in table (L-FOCI Male, steps with
+# 8, 12 and 16 selected columns): see the README's performance notes.
+SHORTLIST = 32
+# Rows per block of a pass: base distances to this many rows are computed column by column, so
+# that the inner loop runs over contiguous memory and vectorises.
+BLOCK = 256
+
+
+def nearest_in_groups(
+    patterns: LevelPatterns, rows: np.ndarray, k: int = SHORTLIST
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest row in its subgroup for every candidate and each of ``rows`` (increasing indices).
+
+    Returns ``(c, m)`` int64 answers (row indices) and ``(c, m)`` certified flags; an answer is
+    only meaningful where it is certified. ``rows`` should lie in base groups of at least
+    ``k + 2`` rows (in smaller ones the list holds the whole group, which is still exact).
+    """
+    c, n = patterns.candidates.shape
+    positions = np.ascontiguousarray(np.sort(patterns.position[rows]), dtype=np.int64)
+    group_of = patterns.group_of_positions()
+    base_t = np.ascontiguousarray(patterns.base.T)  # (s, n): one base column's rows contiguous
+    outside = np.minimum(patterns.base_gaps2.min(), patterns.candidate_gaps2) * (1.0 - MARGIN)
+    m = positions.size
+    near_d = np.empty((m, k + 1))
+    near_i = np.empty((m, k + 1), dtype=np.int64)
+    found = np.empty((c, m), dtype=np.int64)
+    certified = np.empty((c, m), dtype=np.bool_)
+    with torch_thread_count():
+        _shortlist_kernel(base_t, patterns.starts, group_of, positions, near_d, near_i)
+        _certify_kernel(
+            np.ascontiguousarray(patterns.candidates.T),
+            np.ascontiguousarray(patterns.candidate_levels.T),
+            positions,
+            near_d,
+            near_i,
+            outside,
+            found,
+            certified,
+        )
+        open_at, open_cand = np.nonzero(~certified.T)  # by row, then candidate
+        pair_start = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(np.bincount(open_at, minlength=m), out=pair_start[1:])
+        pair_found = np.empty(open_cand.size, dtype=np.int64)
+        pair_certified = np.empty(open_cand.size, dtype=np.bool_)
+        _scan_kernel(
+            base_t,
+            patterns.candidates,
+            patterns.candidate_levels,
+            patterns.starts,
+            group_of,
+            positions,
+            pair_start,
+            open_cand.astype(np.int64),
+            outside,
+            pair_found,
+            pair_certified,
+        )
+    found[open_cand, open_at] = pair_found
+    certified[open_cand, open_at] = pair_certified
+    found = patterns.members[np.maximum(found, 0)]  # member order -> row index
+    order = np.argsort(patterns.members[positions], kind="stable")  # back to the order of ``rows``
+    return found[:, order], certified[:, order]
+
+
+@njit(inline="always")
+def _block_distances(base_t, q, first, width, out):  # noqa: ANN001, ANN202
+    """Base distances of the row at ``q`` to the rows ``first : first + width``, column by column."""
+    s = base_t.shape[0]
+    value = base_t[0, q]
+    column = base_t[0, first : first + width]
+    for t in range(width):
+        out[t] = (value - column[t]) ** 2
+    for col in range(1, s):
+        value = base_t[col, q]
+        column = base_t[col, first : first + width]
+        for t in range(width):
+            out[t] += (value - column[t]) ** 2
+
+
+@njit(parallel=True, cache=True)
+def _shortlist_kernel(base_t, starts, group_of, positions, near_d, near_i):  # noqa: ANN001, ANN202
+    """The ``k + 1`` nearest rows of each row's base group (itself excluded), ascending, by place.
+
+    A row enters the list only when strictly nearer than its current last entry, so every row
+    left out is at least as far as the final ``(k+1)``-th: the certificate of the first ``k``.
+    """
+    k = near_d.shape[1] - 1
+    for a in prange(positions.size):
+        q = positions[a]
+        first, stop = starts[group_of[q]], starts[group_of[q] + 1]
+        dist, rows = near_d[a], near_i[a]
+        dist[:] = math.inf
+        rows[:] = -1
+        block = np.empty(BLOCK)
+        for start in range(first, stop, BLOCK):
+            width = min(stop, start + BLOCK) - start
+            _block_distances(base_t, q, start, width, block)
+            for t in range(width):
+                d = block[t]
+                if d < dist[k] and start + t != q:
+                    at = k
+                    while at > 0 and dist[at - 1] > d:
+                        dist[at] = dist[at - 1]
+                        rows[at] = rows[at - 1]
+                        at -= 1
+                    dist[at] = d
+                    rows[at] = start + t
+
+
+@njit(parallel=True, cache=True)
+def _certify_kernel(cands, levels, positions, near_d, near_i, outside, found, certified):  # noqa: ANN001, ANN202, PLR0913
+    """Per candidate, the nearest listed row of the row's subgroup; certified when unique and below
+    both the next base distance and the candidate's gap bound ``outside``. ``cands``/``levels``
+    are ``(n, c)``: a listed row's values for every candidate are contiguous."""
+    c = cands.shape[1]
+    k = near_d.shape[1] - 1
+    for a in prange(positions.size):
+        q = positions[a]
+        best = np.full(c, math.inf)
+        at = np.full(c, -1, dtype=np.int64)
+        ties = np.zeros(c, dtype=np.int64)
+        for e in range(k):
+            t = near_i[a, e]
+            if t < 0:
+                break
+            for j in range(c):
+                if levels[t, j] != levels[q, j]:
+                    continue
+                d = near_d[a, e] + (cands[q, j] - cands[t, j]) ** 2
+                if d < best[j]:
+                    best[j], at[j], ties[j] = d, t, 1
+                elif d == best[j]:
+                    ties[j] += 1
+        bound = near_d[a, k]
+        for j in range(c):
+            found[j, a] = at[j]
+            certified[j, a] = ties[j] == 1 and best[j] < bound and best[j] < outside[j]
+
+
+@njit(parallel=True, cache=True)
+def _scan_kernel(  # noqa: ANN202, PLR0913
+    base_t,  # noqa: ANN001
+    cands,  # noqa: ANN001
+    levels,  # noqa: ANN001
+    starts,  # noqa: ANN001
+    group_of,  # noqa: ANN001
+    positions,  # noqa: ANN001
+    pair_start,  # noqa: ANN001
+    pair_cand,  # noqa: ANN001
+    outside,  # noqa: ANN001
+    found,  # noqa: ANN001
+    certified,  # noqa: ANN001
+):
+    """For row ``a`` and its open candidates ``pair_cand[pair_start[a] : pair_start[a + 1]]``: the
+    nearest row of each subgroup over the whole base group, the base distances computed once per
+    block for all of them. ``cands``/``levels`` are ``(c, n)``."""
+    for a in prange(positions.size):
+        p0, p1 = pair_start[a], pair_start[a + 1]
+        if p0 == p1:
+            continue
+        q = positions[a]
+        first, stop = starts[group_of[q]], starts[group_of[q] + 1]
+        block = np.empty(BLOCK)
+        full = np.empty(BLOCK)
+        best = np.full(p1 - p0, math.inf)
+        at = np.full(p1 - p0, -1, dtype=np.int64)
+        ties = np.zeros(p1 - p0, dtype=np.int64)
+        for start in range(first, stop, BLOCK):
+            width = min(stop, start + BLOCK) - start
+            _block_distances(base_t, q, start, width, block)
+            if start <= q < start + width:
+                block[q - start] = math.inf  # the row itself
+            for p in range(p0, p1):
+                j = pair_cand[p]
+                value, level = cands[j, q], levels[j, q]
+                column, column_levels = cands[j, start : start + width], levels[j, start : start + width]
+                for t in range(width):
+                    full[t] = block[t] + (value - column[t]) ** 2 if column_levels[t] == level else math.inf
+                i = p - p0
+                for t in range(width):
+                    if full[t] <= best[i]:
+                        if full[t] < best[i]:
+                            best[i], at[i], ties[i] = full[t], start + t, 1
+                        else:
+                            ties[i] += 1
+        for p in range(p0, p1):
+            i = p - p0
+            found[p] = at[i]
+            certified[p] = ties[i] == 1 and best[i] < outside[pair_cand[p]]

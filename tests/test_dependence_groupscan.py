@@ -1,0 +1,97 @@
+"""The pass within base groups shared by all candidates (groupscan.py) against every pairwise distance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unlearnbench.dependence import groupscan, knn
+from unlearnbench.dependence.patterns import LevelPatterns
+
+
+def _jittered(n: int, p: int, seed: int) -> np.ndarray:
+    """Binary columns, common and rare, scaled as FOCI scales them, plus L-FOCI's noise, and a few
+    exact duplicates (ties)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random(size=(n, p)) < np.linspace(0.05, 0.5, p)).astype(float)
+    x = (x - x.mean(0)) / x.std(0, ddof=1) + 1e-3 * rng.normal(size=(n, p))
+    x[-3:] = x[:3]
+    return x
+
+
+def _dense(x: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's nearest other row for every row, and whether it ties."""
+    xt = torch.from_numpy(x)
+    found, tied = [], []
+    for j in range(s, x.shape[1]):
+        pts = xt[:, list(range(s)) + [j]]
+        d = knn.squared_distances(pts, pts)
+        d.fill_diagonal_(float("inf"))
+        best = d.min(dim=1).values
+        found.append(d.argmin(dim=1).numpy())
+        tied.append(((d == best[:, None]).sum(dim=1) > 1).numpy())
+    return np.array(found), np.array(tied)
+
+
+@pytest.mark.parametrize(("s", "k"), [(2, 4), (3, 32), (6, 2), (6, 32)])
+def test_certified_answers_are_the_dense_ones(s: int, k: int) -> None:
+    """Short lists (k = 2, 4) leave most pairs to the second pass over the group; every certified
+    pair is the dense answer, ties are never certified, and almost every other pair is."""
+    n = 1500
+    x = _jittered(n, s + 6, s + k)
+    patterns = LevelPatterns.of(x[:, :s], x[:, s:])
+    assert patterns is not None
+    rows = np.flatnonzero(patterns.group_sizes() >= k + 2)[::2]  # some rows, in increasing order
+    found, certified = groupscan.nearest_in_groups(patterns, rows, k)
+    dense, tied = _dense(x, s)
+    assert np.array_equal(found[certified], dense[:, rows][certified])
+    assert not (certified & tied[:, rows]).any()
+    assert certified.mean() > 0.9
+
+
+def test_a_list_answer_counts_only_below_the_next_base_distance(monkeypatch) -> None:
+    """Row 0's two nearest base rows (1, 2) are far from it in the candidate; row 3, third in the
+    base space, is nearest in full. With a list of two, the list's best must not be certified on
+    its own: the second pass over the group finds row 3."""
+    base = np.array([[0.0], [0.01], [0.02], [0.03], [1.0]]) + np.array([[0.0, 0.0]])
+    base = np.column_stack([base[:, 0], np.zeros(5)])  # two base columns, one constant
+    cand = np.array([[0.0], [0.05], [0.05], [0.0], [1.0]])  # one candidate, rows 0-3 at level 0
+    patterns = LevelPatterns.of(base, cand)
+    assert patterns is not None
+    shortlist_only = []
+    real = groupscan._scan_kernel
+
+    def no_second_pass(*args):  # record what the first pass certified
+        shortlist_only.append(args[7].size)
+        return real(*args)
+
+    monkeypatch.setattr(groupscan, "_scan_kernel", no_second_pass)
+    found, certified = groupscan.nearest_in_groups(patterns, np.array([0]), k=2)
+    assert shortlist_only == [1]  # the list did not certify row 0's answer
+    assert certified[0, 0] and found[0, 0] == 3
+
+
+def test_the_full_size_path_choice_by_group_size(monkeypatch) -> None:
+    """knn's jittered-binary path: the group pass and the k-d trees give the dense answers."""
+    rng = np.random.default_rng(5)
+    n = knn.TREE_SHORTLIST_ROWS + 500
+    x = _jittered(n, 10, 5)
+    base, cands = torch.tensor(x[:, :5]), torch.tensor(x[:, 5:])
+    u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
+    calls: list[int] = []
+    real = groupscan.nearest_in_groups
+
+    def spy(patterns, rows, k=groupscan.SHORTLIST):
+        calls.append(rows.size)
+        return real(patterns, rows, k)
+
+    monkeypatch.setattr(groupscan, "nearest_in_groups", spy)
+    assert torch.equal(knn.candidate_nearest_neighbours(base, cands, u), dense)
+    assert calls  # small groups: the group pass
+    monkeypatch.setattr(knn, "GROUP_PASS_MAX_ROWS", 0)
+    calls.clear()
+    asked = torch.from_numpy(np.flatnonzero(rng.random(n) < 0.5))
+    got = knn.candidate_nearest_neighbours(base, cands, u, asked=asked)
+    assert not calls and torch.equal(got[:, asked], dense[:, asked])  # the k-d trees
