@@ -208,9 +208,9 @@ def test_lfoci_on_binary_data_uses_the_grid_only_where_it_serves(monkeypatch) ->
     grid_steps: list[int] = []
     real = foci_module.grid_neighbours
 
-    def spy(ranked, selected, candidates, out=None):
+    def spy(ranked, selected, candidates, *args):
         grid_steps.append(len(selected))
-        return real(ranked, selected, candidates, out)
+        return real(ranked, selected, candidates, *args)
 
     monkeypatch.setattr(foci_module, "grid_neighbours", spy)
     rng = np.random.default_rng(12)

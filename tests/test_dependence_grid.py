@@ -76,6 +76,20 @@ def test_grid_writes_into_given_arrays(base_dims: int) -> None:
         grid_neighbours(ranked, base, cands, outputs(len(cands) - 1, ranked.n))
 
 
+def test_the_candidate_grid_answers_unasked_rows_with_themselves() -> None:
+    """Rows FOCI does not need (least rank) are skipped; the asked rows' answers are unchanged."""
+    x = _table(900, 6, 9)
+    ranked = RankedColumns(x)
+    cands = list(range(1, 6))
+    full, full_tied = candidate_grid_neighbours(ranked, [0], cands)
+    asked = np.random.default_rng(9).random(900) < 0.3
+    found, tied = grid_neighbours(ranked, [0], cands, asked=asked)
+    assert np.array_equal(found[:, asked], full[:, asked]) and np.array_equal(
+        tied[:, asked], full_tied[:, asked]
+    )
+    assert (found[:, ~asked] == np.flatnonzero(~asked)).all() and not tied[:, ~asked].any()
+
+
 def test_grid_rejects_too_many_base_columns() -> None:
     ranked = RankedColumns(np.random.default_rng(0).normal(size=(50, GRID_MAX_BASE + 2)))
     with pytest.raises(ValueError, match="base columns"):

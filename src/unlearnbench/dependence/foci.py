@@ -268,7 +268,12 @@ def _grid_scorer(
             return fallback(r, selected, remaining, u)
         if not buffers:
             buffers.append(outputs(len(remaining), ranked.n))
-        found, tied = grid_neighbours(ranked, selected, remaining, buffers[0])
+        asked = rows_needing_neighbours(r)
+        mask = None
+        if asked is not None:
+            mask = np.zeros(ranked.n, dtype=np.bool_)
+            mask[asked.numpy()] = True
+        found, tied = grid_neighbours(ranked, selected, remaining, buffers[0], mask)
         m, flagged = torch.from_numpy(found), torch.from_numpy(tied)
         if bool(flagged.any()):
             resolve_flagged(X[:, selected], X[:, remaining], u, m, flagged, max_elements)

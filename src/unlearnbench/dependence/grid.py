@@ -146,19 +146,25 @@ def torch_thread_count() -> Iterator[None]:
 
 
 def grid_neighbours(
-    ranked: RankedColumns, selected: list[int], candidates: list[int], out: Outputs | None = None
+    ranked: RankedColumns,
+    selected: list[int],
+    candidates: list[int],
+    out: Outputs | None = None,
+    asked: np.ndarray | None = None,
 ) -> Outputs:
     """The grid path for every candidate, by the number of base columns: ``(c, n)`` rows, ``(c, n)`` ties.
 
     None: :func:`sorted_neighbours`; up to :data:`CANDIDATE_GRID_MAX_BASE`: a grid per candidate
     (:func:`candidate_grid_neighbours`); more: the shared base grid (:func:`base_grid_neighbours`).
     ``out`` (every function here takes it): arrays of at least ``c`` rows to write into, so that a
-    FOCI call reuses one pair for all its steps (see :func:`outputs`).
+    FOCI call reuses one pair for all its steps (see :func:`outputs`). ``asked`` (an ``(n,)``
+    mask, default all): rows not asked may be answered with themselves (the candidate grid skips
+    their searches; the other paths cost little per row and answer every row).
     """
     if not selected:
         return sorted_neighbours(ranked, candidates, out)
     if len(selected) <= CANDIDATE_GRID_MAX_BASE:
-        return candidate_grid_neighbours(ranked, selected, candidates, out)
+        return candidate_grid_neighbours(ranked, selected, candidates, out, asked)
     return base_grid_neighbours(ranked, selected, candidates, out)
 
 
@@ -353,7 +359,11 @@ def _base_grid_kernel(base, cells, edges, values, cols, g, out, tied):  # noqa: 
 
 
 def candidate_grid_neighbours(
-    ranked: RankedColumns, selected: list[int], candidates: list[int], out: Outputs | None = None
+    ranked: RankedColumns,
+    selected: list[int],
+    candidates: list[int],
+    out: Outputs | None = None,
+    asked: np.ndarray | None = None,
 ) -> Outputs:
     """Nearest other row in ``[selected, j]`` for every candidate ``j``, one selected column:
     ``(c, n)`` rows, ``(c, n)`` ties.
@@ -364,6 +374,7 @@ def candidate_grid_neighbours(
     (about 18 rows scanned per row on Gaussian data), where the shared base grid scans every row
     of a base slab around it (~ ``sqrt(n)``). In three and more dimensions the first shell
     already holds 26 and 80 cells, and the shared grid wins (see :data:`CANDIDATE_GRID_MAX_BASE`).
+    Rows not ``asked`` (a mask, default all) are answered with themselves, unsearched.
     """
     if len(selected) != 1:
         raise ValueError(f"the candidate grid takes 1 base column, got {len(selected)}")
@@ -380,6 +391,7 @@ def candidate_grid_neighbours(
             edges[0],
             cols,
             g,
+            np.ones(ranked.n, dtype=np.bool_) if asked is None else asked,
             out,
             tied,
         )
@@ -387,7 +399,7 @@ def candidate_grid_neighbours(
 
 
 @njit(parallel=True, cache=True)
-def _candidate_grid_kernel(base_values, order, sorted_, base_cell, base_edges, cols, g, out, tied):  # noqa: ANN001, ANN202
+def _candidate_grid_kernel(base_values, order, sorted_, base_cell, base_edges, cols, g, asked, out, tied):  # noqa: ANN001, ANN202, PLR0913
     n = base_values.shape[0]
     for a in prange(cols.size):
         j = cols[a]
@@ -419,6 +431,10 @@ def _candidate_grid_kernel(base_values, order, sorted_, base_cell, base_edges, c
             points[m, 1] = column[i]
         for q in range(n):  # rows in cell order: consecutive queries search the same cells
             i = members[q]
+            if not asked[i]:
+                out[a, i] = i
+                tied[a, i] = False
+                continue
             x0, y0 = points[q, 0], points[q, 1]
             cx, cy = cell[i, 0], cell[i, 1]
             best = math.inf

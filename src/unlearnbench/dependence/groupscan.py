@@ -64,11 +64,11 @@ def nearest_in_groups(
     with torch_thread_count():
         _shortlist_kernel(base_t, patterns.starts, group_of, positions, near_d, near_i)
         _certify_kernel(
-            np.ascontiguousarray(patterns.candidates.T),
-            np.ascontiguousarray(patterns.candidate_levels.T),
+            *candidates_by_row(patterns),
             positions,
-            near_d,
-            near_i,
+            near_d[:, :k],
+            near_i[:, :k],
+            near_d[:, k],
             outside,
             found,
             certified,
@@ -96,6 +96,45 @@ def nearest_in_groups(
     found = patterns.members[np.maximum(found, 0)]  # member order -> row index
     order = np.argsort(patterns.members[positions], kind="stable")  # back to the order of ``rows``
     return found[:, order], certified[:, order]
+
+
+def certify_lists(
+    patterns: LevelPatterns,
+    rows: np.ndarray,
+    near_d: np.ndarray,
+    near_i: np.ndarray,
+    threshold: np.ndarray,
+    by_row: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2 alone, for base lists found elsewhere (a k-d tree): ``(c, m)`` answers and flags.
+
+    ``near_d``/``near_i`` ``(m, k)``: each row's listed base distances (this module's floats) and
+    row indices; ``threshold`` ``(m,)``: a base distance no unlisted row is nearer than. ``by_row``:
+    :func:`candidates_by_row` of ``patterns``, when the caller certifies several blocks.
+    """
+    c = patterns.candidates.shape[0]
+    m = rows.size
+    found = np.empty((c, m), dtype=np.int64)
+    certified = np.empty((c, m), dtype=np.bool_)
+    outside = np.minimum(patterns.base_gaps2.min(), patterns.candidate_gaps2) * (1.0 - MARGIN)
+    with torch_thread_count():
+        _certify_kernel(
+            *(by_row or candidates_by_row(patterns)),
+            np.ascontiguousarray(patterns.position[rows], dtype=np.int64),
+            np.ascontiguousarray(near_d),
+            np.ascontiguousarray(patterns.position[near_i]),
+            np.ascontiguousarray(threshold, dtype=np.float64),
+            outside,
+            found,
+            certified,
+        )
+    return patterns.members[np.maximum(found, 0)], certified
+
+
+def candidates_by_row(patterns: LevelPatterns) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates' values and levels ``(n, c)`` in member order: a listed row's values for
+    every candidate are contiguous."""
+    return np.ascontiguousarray(patterns.candidates.T), np.ascontiguousarray(patterns.candidate_levels.T)
 
 
 @njit(inline="always")
@@ -144,12 +183,13 @@ def _shortlist_kernel(base_t, starts, group_of, positions, near_d, near_i):  # n
 
 
 @njit(parallel=True, cache=True)
-def _certify_kernel(cands, levels, positions, near_d, near_i, outside, found, certified):  # noqa: ANN001, ANN202, PLR0913
+def _certify_kernel(cands, levels, positions, near_d, near_i, threshold, outside, found, certified):  # noqa: ANN001, ANN202, PLR0913
     """Per candidate, the nearest listed row of the row's subgroup; certified when unique and below
-    both the next base distance and the candidate's gap bound ``outside``. ``cands``/``levels``
-    are ``(n, c)``: a listed row's values for every candidate are contiguous."""
+    both ``threshold`` (no unlisted row is nearer in the base space) and the candidate's gap bound
+    ``outside``. ``cands``/``levels`` are ``(n, c)`` (:func:`candidates_by_row`); a list ends at
+    its first place -1."""
     c = cands.shape[1]
-    k = near_d.shape[1] - 1
+    k = near_d.shape[1]
     for a in prange(positions.size):
         q = positions[a]
         best = np.full(c, math.inf)
@@ -167,7 +207,7 @@ def _certify_kernel(cands, levels, positions, near_d, near_i, outside, found, ce
                     best[j], at[j], ties[j] = d, t, 1
                 elif d == best[j]:
                     ties[j] += 1
-        bound = near_d[a, k]
+        bound = threshold[a]
         for j in range(c):
             found[j, a] = at[j]
             certified[j, a] = ties[j] == 1 and best[j] < bound and best[j] < outside[j]
