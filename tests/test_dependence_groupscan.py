@@ -95,3 +95,56 @@ def test_the_full_size_path_choice_by_group_size(monkeypatch) -> None:
     asked = torch.from_numpy(np.flatnonzero(rng.random(n) < 0.5))
     got = knn.candidate_nearest_neighbours(base, cands, u, asked=asked)
     assert not calls and torch.equal(got[:, asked], dense[:, asked])  # the k-d trees
+
+
+@pytest.mark.parametrize(("s", "share"), [(3, 0.5), (6, 0.05)])
+def test_decided_classes_are_the_dense_neighbours_classes(s: int, share: float) -> None:
+    """A two-class target: every decided answer is of the class of the dense nearest neighbour;
+    a tie between the classes is never decided."""
+    n = 1500
+    x = _jittered(n, s + 6, 40 + s)
+    upper = np.random.default_rng(s).random(n) < share
+    patterns = LevelPatterns.of(x[:, :s], x[:, s:])
+    assert patterns is not None
+    rows = np.arange(0, n, 3)
+    found, decided = groupscan.neighbour_classes(patterns, rows, upper)
+    dense, tied = _dense(x, s)
+    truth = dense[:, rows]
+    assert decided.mean() > 0.9 and tied[:, rows].any()  # the duplicates tie, within one class
+    assert np.array_equal(upper[found[decided]], upper[truth[decided]])
+    xt = torch.from_numpy(x)
+    for j in range(x.shape[1] - s):  # a tie between the classes is never decided
+        pts = xt[:, list(range(s)) + [s + j]]
+        d = knn.squared_distances(pts[rows], pts)
+        d[torch.arange(rows.size), torch.from_numpy(rows)] = float("inf")
+        at_best = (d == d.min(dim=1).values[:, None]).numpy()
+        both = np.array([len(set(upper[row])) > 1 for row in at_best])
+        assert not (decided[j] & both).any()
+
+
+def test_knn_settles_two_class_rows_by_class(monkeypatch) -> None:
+    """candidate_nearest_neighbours with ``classes``: the answers' classes are the dense
+    neighbours' classes, through the class search (thresholds lowered to reach it at this size)."""
+    rng = np.random.default_rng(6)
+    n = knn.TREE_SHORTLIST_ROWS + 500
+    x = _jittered(n, 12, 6)
+    base, cands = torch.tensor(x[:, :6]), torch.tensor(x[:, 6:])
+    u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    upper = torch.from_numpy(rng.random(n) < 0.9)
+    dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
+    calls: list[int] = []
+    real = groupscan.neighbour_classes
+
+    def spy(patterns, rows, classes):
+        calls.append(rows.size)
+        return real(patterns, rows, classes)
+
+    monkeypatch.setattr(groupscan, "neighbour_classes", spy)
+    monkeypatch.setattr(knn, "GROUP_PASS_MAX_ROWS", 0)
+    monkeypatch.setattr(knn, "CLASS_SEARCH_MAX_WORK", 10**9)
+    asked = upper.nonzero(as_tuple=True)[0]
+    got = knn.candidate_nearest_neighbours(base, cands, u, asked=asked, classes=upper)
+    assert calls and calls[0] == asked.numel()
+    assert torch.equal(upper[got[:, asked]], upper[dense[:, asked]])
+    with pytest.raises(ValueError, match="classes"):
+        knn.candidate_nearest_neighbours(base, cands, u, classes=upper[:-1])

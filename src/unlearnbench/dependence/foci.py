@@ -210,12 +210,20 @@ def _batched_scorer(X: Tensor, max_elements: int, strategy: str = "auto") -> Ste
     def score(r: Tensor, selected: list[int], remaining: list[int], u: Tensor) -> Tensor:
         base, cands = X[:, selected], X[:, remaining]
         asked = rows_needing_neighbours(r)
+        classes = r > r.min() if torch.unique(r).numel() == 2 else None  # a binary y: its two ranks
         out = torch.empty(cands.shape[1], dtype=torch.long, device=cands.device)
         for start in range(0, cands.shape[1], CANDIDATE_BLOCK):
             stop = min(cands.shape[1], start + CANDIDATE_BLOCK)
             m = candidate_nearest_neighbours(
-                base, cands[:, start:stop], u, asked=asked, max_elements=max_elements, strategy=strategy
-            )  # rows not asked are their own neighbour: min(R_i, R_i) adds R_i, as any neighbour would
+                base,
+                cands[:, start:stop],
+                u,
+                asked=asked,
+                classes=classes,
+                max_elements=max_elements,
+                strategy=strategy,
+            )  # rows not asked are their own neighbour: min(R_i, R_i) adds R_i, as any neighbour
+            # would; with ``classes`` an answer is a row of the neighbour's class: the same rank
             out[start:stop] = neighbour_rank_sums(r, m)
         return out
 

@@ -263,3 +263,135 @@ def _scan_kernel(  # noqa: ANN202, PLR0913
             i = p - p0
             found[p] = at[i]
             certified[p] = ties[i] == 1 and best[i] < outside[pair_cand[p]]
+
+
+def neighbour_classes(
+    patterns: LevelPatterns, rows: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For a target with two values: a row of the same class as each pair's nearest neighbour.
+
+    ``upper`` ``(n,)`` marks one class. For every candidate and each of ``rows`` returns ``(c, m)``
+    answers and ``(c, m)`` decided flags; a decided answer is a row whose class is that of the
+    pair's nearest neighbour (the neighbour itself when it is in the class that is rarer in the
+    row's base group). See the module doc.
+    """
+    c, n = patterns.candidates.shape
+    group_of = patterns.group_of_positions()
+    in_order = np.asarray(upper, dtype=bool)[patterns.members]
+    # places sorted by group, then class (lower first): each group's two classes are contiguous
+    by_class = np.lexsort((np.arange(n), in_order, group_of)).astype(np.int64)
+    where = np.empty(n, dtype=np.int64)
+    where[by_class] = np.arange(n)
+    counts = np.bincount(2 * group_of + in_order, minlength=2 * patterns.keys.size)
+    class_starts = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=class_starts[1:])
+    outside = np.minimum(patterns.base_gaps2.min(), patterns.candidate_gaps2) * (1.0 - MARGIN)
+    found = np.empty((c, rows.size), dtype=np.int64)
+    decided = np.empty((c, rows.size), dtype=np.bool_)
+    with torch_thread_count():
+        _class_kernel(
+            np.ascontiguousarray(patterns.base[by_class].T),
+            np.ascontiguousarray(patterns.candidates[:, by_class].T),
+            np.ascontiguousarray(patterns.candidate_levels[:, by_class].T),
+            class_starts,
+            group_of[by_class],
+            where[patterns.position[rows]],
+            outside,
+            found,
+            decided,
+        )
+    return patterns.members[by_class[np.maximum(found, 0)]], decided
+
+
+def minority_sizes(patterns: LevelPatterns, rows: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Rows of the rarer class in each row's base group ``(m,)``: what :func:`neighbour_classes`
+    scans in full for that row."""
+    ones = np.bincount(patterns.group, weights=np.asarray(upper, dtype=float), minlength=patterns.keys.size)
+    sizes = np.diff(patterns.starts)
+    rare = np.minimum(ones, sizes - ones).astype(np.int64)
+    return rare[patterns.group[rows]]
+
+
+@njit(parallel=True, cache=True)
+def _class_kernel(base_t, cands, levels, class_starts, group_of, positions, outside, found, decided):  # noqa: ANN001, ANN202, PLR0913
+    """Per row: the rarer class of its base group scanned in full (the nearest row of each subgroup
+    in that class, per candidate), then the other class until, for every candidate, a row nearer
+    than that is found (the neighbour is in the other class) or the class runs out (it is the
+    rarer class's nearest). Decided only below the candidate's gap bound ``outside``; a tie
+    between classes, or a row alone in its subgroup, stays undecided.
+
+    Everything is in class order (each group's lower class, then its upper class, contiguous):
+    ``base_t`` ``(s, n)`` for block distances, ``cands``/``levels`` ``(n, c)`` so that a scanned
+    row's values for every candidate are contiguous.
+    """
+    c = cands.shape[1]
+    for a in prange(positions.size):
+        q = positions[a]
+        g = group_of[q]
+        lower = class_starts[2 * g + 1] - class_starts[2 * g]
+        rare = 0 if lower <= class_starts[2 * g + 2] - class_starts[2 * g + 1] else 1
+        best = np.full(c, math.inf)
+        at = np.full(c, -1, dtype=np.int64)
+        ties = np.zeros(c, dtype=np.int64)
+        block = np.empty(BLOCK)
+        first, stop = class_starts[2 * g + rare], class_starts[2 * g + rare + 1]
+        for start in range(first, stop, BLOCK):
+            width = min(stop, start + BLOCK) - start
+            _block_distances(base_t, q, start, width, block)
+            for t in range(width):
+                row = start + t
+                if row == q:
+                    continue
+                for j in range(c):
+                    if levels[row, j] != levels[q, j]:
+                        continue
+                    d = block[t] + (cands[q, j] - cands[row, j]) ** 2
+                    if d < best[j]:
+                        best[j], at[j], ties[j] = d, row, 1
+                    elif d == best[j]:
+                        ties[j] += 1
+        # the other class: a row below min(best, outside) settles its candidate for that class;
+        # the open candidates are kept first in ``pending`` (the scan's cost follows how many)
+        limit = np.minimum(best, outside)
+        tied = np.zeros(c, dtype=np.bool_)
+        open_ = np.ones(c, dtype=np.bool_)
+        pending = np.arange(c)
+        left = c
+        worst = limit.max()
+        first, stop = class_starts[2 * g + 1 - rare], class_starts[2 * g + 2 - rare]
+        for start in range(first, stop, BLOCK):
+            if left == 0:
+                break
+            width = min(stop, start + BLOCK) - start
+            _block_distances(base_t, q, start, width, block)
+            for t in range(width):
+                row = start + t
+                if block[t] > worst or row == q:
+                    continue
+                i = 0
+                closed = False
+                while i < left:
+                    j = pending[i]
+                    if levels[row, j] == levels[q, j]:
+                        d = block[t] + (cands[q, j] - cands[row, j]) ** 2
+                        if d < limit[j]:
+                            found[j, a] = row
+                            decided[j, a] = True
+                            open_[j] = False
+                            left -= 1
+                            pending[i], pending[left] = pending[left], pending[i]
+                            closed = True
+                            continue  # the candidate moved here is examined next
+                        if d == best[j]:
+                            tied[j] = True  # a row of each class at the rarer class's nearest distance
+                    i += 1
+                if closed:
+                    worst = 0.0
+                    for i in range(left):
+                        worst = max(worst, limit[pending[i]])
+                    if left == 0:
+                        break
+        for j in range(c):
+            if open_[j]:  # no nearer row of the other class: the rarer class's nearest
+                found[j, a] = at[j]
+                decided[j, a] = not tied[j] and ties[j] == 1 and best[j] < outside[j]

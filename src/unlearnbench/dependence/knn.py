@@ -119,6 +119,12 @@ PATTERN_SCAN_ROWS = 1024
 # 33,204 rows (4 base columns) 18.9 s against 6.1 s for the trees; 18,903 (5) 8.3 s against 8.5 s;
 # 10,372 (6) 4.7 s against 9.0 s; 4,098 (12) 2.6 s against 17.8 s.
 GROUP_PASS_MAX_ROWS = 16_384
+# A two-class target's rows in base groups above GROUP_PASS_MAX_ROWS, from this many base columns
+# on, are settled by their neighbour's class (groupscan.neighbour_classes) when the rarer class of
+# their group, times the columns, is at most CLASS_SEARCH_MAX_WORK (its full scan). Measured, L-FOCI
+# No_Beard on the full-size stand-in: see the README's performance notes.
+CLASS_SEARCH_MIN_BASE = 6
+CLASS_SEARCH_MAX_WORK = 100_000
 
 
 def squared_distances(queries: Tensor, points: Tensor) -> Tensor:
@@ -158,6 +164,7 @@ def candidate_nearest_neighbours(
     u: Tensor,
     *,
     asked: Tensor | None = None,
+    classes: Tensor | None = None,
     strategy: str = "auto",
     max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> Tensor:
@@ -168,7 +175,11 @@ def candidate_nearest_neighbours(
     that with ``asked`` (increasing row indices) only those rows are searched and every other
     row is answered with itself: FOCI's rows of least rank need no neighbour (see
     :func:`unlearnbench.dependence.foci.rows_needing_neighbours`), and the paths that search row
-    by row (``pruned``, the host searches of ``clustered``) then skip them.
+    by row (``pruned``, the host searches of ``clustered``) then skip them. With ``classes``
+    (an ``(n,)`` bool mask: a target with two values, split in two classes), an asked row's
+    answer may be any row of the class of its nearest neighbour, all FOCI needs of a binary
+    target: on jittered binary data the ``pruned`` path then settles many rows by their class
+    alone (:func:`~unlearnbench.dependence.groupscan.neighbour_classes`).
     """
     _check_points(base, "base")
     _check_points(candidates, "candidates")
@@ -193,6 +204,8 @@ def candidate_nearest_neighbours(
     if c == 0:
         return torch.empty(0, n, dtype=torch.long, device=base.device)
     skipped = _skipped_rows(asked, n, base.device)
+    if classes is not None and (classes.shape != (n,) or classes.dtype != torch.bool):
+        raise ValueError(f"classes must be an ({n},) bool mask, got {classes.dtype} {tuple(classes.shape)}")
     if strategy == "dense" or n <= 2:
         if skipped is None:
             return _dense(base, candidates, u, max_elements)
@@ -203,7 +216,9 @@ def candidate_nearest_neighbours(
     bad = torch.zeros(c, n, dtype=torch.bool, device=base.device)
     for path, (cols, extra) in choose_paths(base, candidates, strategy).items():
         index = torch.as_tensor(cols, dtype=torch.long, device=base.device)
-        part_out, part_bad = _run_path(path, base, candidates[:, index], u, max_elements, extra, skipped)
+        part_out, part_bad = _run_path(
+            path, base, candidates[:, index], u, max_elements, extra, skipped, classes
+        )
         out[index], bad[index] = part_out, part_bad
     if skipped is not None:
         out[:, skipped] = torch.arange(n, device=base.device)[skipped]
@@ -320,6 +335,7 @@ def _run_path(
     max_elements: int,
     extra: Any,
     skipped: Tensor | None = None,
+    classes: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Answers ``(c, n)`` and rows left to repair ``(c, n)`` of one path for its candidates.
 
@@ -335,7 +351,7 @@ def _run_path(
     if path == "pruned":
         if base.shape[1] == 0:
             return _sorted_1d(candidates)
-        return _pruned(base, candidates, u, max_elements, skipped)
+        return _pruned(base, candidates, u, max_elements, skipped, classes)
     n, c = candidates.shape
     out = np.empty((c, n), dtype=np.int64)
     bad = np.empty((c, n), dtype=bool)
@@ -609,7 +625,12 @@ def _shortlist_pairs(
 
 
 def _pruned(
-    base: Tensor, candidates: Tensor, u: Tensor, max_elements: int, skipped: Tensor | None = None
+    base: Tensor,
+    candidates: Tensor,
+    u: Tensor,
+    max_elements: int,
+    skipped: Tensor | None = None,
+    classes: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Shortlists of growing width; returns the answers and the (candidate, row) pairs still to
     repair. ``skipped`` rows (a mask) are searched only where a whole pass is cheaper (one base
@@ -619,7 +640,7 @@ def _pruned(
     k = _pruning_width(n, base.shape[1])
     patterns = _level_patterns(base, candidates)
     if patterns is not None:
-        return _pruned_by_patterns(base, candidates, k, max_elements, patterns, skipped)
+        return _pruned_by_patterns(base, candidates, k, max_elements, patterns, skipped, classes)
     if base.shape[1] == 1:
         out, certified, tied = _sweep(base, candidates, k, max_elements)
     else:
@@ -685,6 +706,7 @@ def _pruned_by_patterns(
     max_elements: int,
     patterns: LevelPatterns,
     skipped: Tensor | None = None,
+    classes: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """:func:`_pruned` on jittered binary data: the rows whose base group holds a whole shortlist
     get one, by a pass over their group shared by all candidates (:mod:`.groupscan`) when the
@@ -706,6 +728,16 @@ def _pruned_by_patterns(
     if skipped is not None:
         done[:, skipped] = True
     asked = np.ones(n, dtype=bool) if skipped is None else ~skipped.numpy()
+    if classes is not None and base.shape[1] >= CLASS_SEARCH_MIN_BASE:  # a two-class target
+        upper = classes.cpu().numpy()
+        rows = np.flatnonzero(asked & (sizes > GROUP_PASS_MAX_ROWS))  # where both other paths are slow
+        rare = groupscan.minority_sizes(patterns, rows, upper)
+        rows = rows[rare * (base.shape[1] + c) <= CLASS_SEARCH_MAX_WORK]
+        if rows.size:
+            found, decided = groupscan.neighbour_classes(patterns, rows, upper)
+            at = torch.from_numpy(rows)
+            out[:, at], done[:, at] = torch.from_numpy(found), torch.from_numpy(decided)
+            asked[rows[decided.all(axis=0)]] = False
     by_groups = sizes[asked].mean() <= GROUP_PASS_MAX_ROWS if asked.any() else True
     listed = np.flatnonzero(asked & (sizes >= (groupscan.SHORTLIST if by_groups else k) + 2))
     if by_groups:
