@@ -22,7 +22,10 @@ exact and returning the same indices:
   ``n x n`` block, and the rows it cannot certify go to a ``cKDTree`` per candidate, asked
   about those rows only; on jittered binary data (L-FOCI's attributes) the rows of small base
   groups skip the tree and are searched within their subgroup or across level patterns
-  (:mod:`.patterns`, compiled);
+  (:mod:`.patterns`, compiled), and once the base groups are small enough on average every row
+  is listed by one pass over its group shared by all candidates (:mod:`.groupscan`); for a
+  two-class target (``classes``) the rows of large groups are settled by their neighbour's
+  class alone;
 * ``clustered`` (:mod:`.clusters`): on a GPU, discrete data plus a little noise (L-FOCI's
   jittered attributes): rows grouped by the clusters of their base columns, brute force within
   each group, ``sum_g g^2`` distances instead of ``n^2``, certified by the gap between groups;
