@@ -5,33 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from jittered_data import dense_answers, jittered_table
 
 from unlearnbench.dependence import groupscan, knn
 from unlearnbench.dependence.patterns import LevelPatterns
-
-
-def _jittered(n: int, p: int, seed: int) -> np.ndarray:
-    """Binary columns, common and rare, scaled as FOCI scales them, plus L-FOCI's noise, and a few
-    exact duplicates (ties)."""
-    rng = np.random.default_rng(seed)
-    x = (rng.random(size=(n, p)) < np.linspace(0.05, 0.5, p)).astype(float)
-    x = (x - x.mean(0)) / x.std(0, ddof=1) + 1e-3 * rng.normal(size=(n, p))
-    x[-3:] = x[:3]
-    return x
-
-
-def _dense(x: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each candidate's nearest other row for every row, and whether it ties."""
-    xt = torch.from_numpy(x)
-    found, tied = [], []
-    for j in range(s, x.shape[1]):
-        pts = xt[:, list(range(s)) + [j]]
-        d = knn.squared_distances(pts, pts)
-        d.fill_diagonal_(float("inf"))
-        best = d.min(dim=1).values
-        found.append(d.argmin(dim=1).numpy())
-        tied.append(((d == best[:, None]).sum(dim=1) > 1).numpy())
-    return np.array(found), np.array(tied)
 
 
 @pytest.mark.parametrize(("s", "k"), [(2, 4), (3, 32), (6, 2), (6, 32)])
@@ -39,12 +16,12 @@ def test_certified_answers_are_the_dense_ones(s: int, k: int) -> None:
     """Short lists (k = 2, 4) leave most pairs to the second pass over the group; every certified
     pair is the dense answer, ties are never certified, and almost every other pair is."""
     n = 1500
-    x = _jittered(n, s + 6, s + k)
+    x = jittered_table(n, s + 6, s + k)
     patterns = LevelPatterns.of(x[:, :s], x[:, s:])
     assert patterns is not None
     rows = np.flatnonzero(patterns.group_sizes() >= k + 2)[::2]  # some rows, in increasing order
     found, certified = groupscan.nearest_in_groups(patterns, rows, k)
-    dense, tied = _dense(x, s)
+    dense, tied = dense_answers(x, s)
     assert np.array_equal(found[certified], dense[:, rows][certified])
     assert not (certified & tied[:, rows]).any()
     assert certified.mean() > 0.9
@@ -76,7 +53,7 @@ def test_the_full_size_path_choice_by_group_size(monkeypatch) -> None:
     """knn's jittered-binary path: the group pass and the k-d trees give the dense answers."""
     rng = np.random.default_rng(5)
     n = knn.TREE_SHORTLIST_ROWS + 500
-    x = _jittered(n, 10, 5)
+    x = jittered_table(n, 10, 5)
     base, cands = torch.tensor(x[:, :5]), torch.tensor(x[:, 5:])
     u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
@@ -102,13 +79,13 @@ def test_decided_classes_are_the_dense_neighbours_classes(s: int, share: float) 
     """A two-class target: every decided answer is of the class of the dense nearest neighbour;
     a tie between the classes is never decided."""
     n = 1500
-    x = _jittered(n, s + 6, 40 + s)
+    x = jittered_table(n, s + 6, 40 + s)
     upper = np.random.default_rng(s).random(n) < share
     patterns = LevelPatterns.of(x[:, :s], x[:, s:])
     assert patterns is not None
     rows = np.arange(0, n, 3)
     found, decided = groupscan.neighbour_classes(patterns, rows, upper)
-    dense, tied = _dense(x, s)
+    dense, tied = dense_answers(x, s)
     truth = dense[:, rows]
     assert decided.mean() > 0.9 and tied[:, rows].any()  # the duplicates tie, within one class
     assert np.array_equal(upper[found[decided]], upper[truth[decided]])
@@ -127,7 +104,7 @@ def test_knn_settles_two_class_rows_by_class(monkeypatch) -> None:
     neighbours' classes, through the class search (thresholds lowered to reach it at this size)."""
     rng = np.random.default_rng(6)
     n = knn.TREE_SHORTLIST_ROWS + 500
-    x = _jittered(n, 12, 6)
+    x = jittered_table(n, 12, 6)
     base, cands = torch.tensor(x[:, :6]), torch.tensor(x[:, 6:])
     u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
     upper = torch.from_numpy(rng.random(n) < 0.9)

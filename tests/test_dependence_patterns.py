@@ -4,47 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from jittered_data import dense_answers, jittered_table
 
-from unlearnbench.dependence import knn
 from unlearnbench.dependence import patterns as patterns_module
 from unlearnbench.dependence.patterns import LevelPatterns, split_levels
 
 
-def _jittered(n: int, p: int, seed: int, rare: float = 0.05) -> np.ndarray:
-    """Binary columns (some rare, so that many rows are alone in their subgroup), scaled as FOCI
-    scales them, plus L-FOCI's noise, and a few exact duplicates (ties)."""
-    rng = np.random.default_rng(seed)
-    levels = rng.random(size=(n, p)) < np.linspace(rare, 0.5, p)
-    x = levels.astype(float)
-    x = (x - x.mean(0)) / x.std(0, ddof=1) + 1e-3 * rng.normal(size=(n, p))
-    x[-3:] = x[:3]  # duplicates: exact ties, flagged
-    return x
-
-
-def _dense_answers(x: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
-    """For every candidate column after the first s: each row's nearest other row and whether it ties."""
-    xt = torch.from_numpy(x)
-    found, tied = [], []
-    for j in range(s, x.shape[1]):
-        pts = xt[:, list(range(s)) + [j]]
-        d = knn.squared_distances(pts, pts)
-        d.fill_diagonal_(float("inf"))
-        best = d.min(dim=1).values
-        found.append(d.argmin(dim=1).numpy())
-        tied.append(((d == best[:, None]).sum(dim=1) > 1).numpy())
-    return np.array(found), np.array(tied)
-
-
 @pytest.mark.parametrize(("n", "s", "seed"), [(300, 1, 0), (800, 4, 1), (800, 9, 2), (500, 14, 3)])
 def test_every_pair_is_the_dense_answer_or_flagged(n: int, s: int, seed: int) -> None:
-    x = _jittered(n, s + 5, seed)
+    x = jittered_table(n, s + 5, seed)
     patterns = LevelPatterns.of(x[:, :s], x[:, s:])
     assert patterns is not None
     c = x.shape[1] - s
     cand_idx, row_idx = np.repeat(np.arange(c), n), np.tile(np.arange(n), c)
     found, flagged = patterns.search(cand_idx, row_idx)
-    dense, tied = _dense_answers(x, s)
+    dense, tied = dense_answers(x, s)
     assert np.array_equal(flagged, tied.reshape(-1))  # ties flagged, and nothing else on this data
     ok = ~flagged
     assert np.array_equal(found[ok], dense.reshape(-1)[ok])
@@ -75,7 +49,7 @@ def test_an_answer_within_the_subgroup_counts_only_below_the_gap() -> None:
     patterns = LevelPatterns.of(x[:, :s], x[:, s:])
     assert patterns is not None
     found, flagged = patterns.search(np.zeros(len(rows), dtype=np.int64), np.arange(len(rows)))
-    dense, _ = _dense_answers(x, s)
+    dense, _ = dense_answers(x, s)
     assert dense[0, 0] == 2 and found[0] == 2 and not flagged[0]  # C is A's nearest, not B
     assert np.array_equal(found[~flagged], dense[0][~flagged])
 
@@ -84,7 +58,7 @@ def test_a_walk_cut_short_leaves_its_open_pairs_flagged(monkeypatch) -> None:
     """With room for one base group per walk, a row alone in its subgroup finds only rows at the
     candidate's other level, farther than the next base group's bound (the candidates' gaps are
     the widest): its pair is flagged for the dense repair, never answered from a partial walk."""
-    x = _jittered(600, 9, 4)[:, ::-1].copy()  # common base levels, rare candidate ones: wide gaps
+    x = jittered_table(600, 9, 4)[:, ::-1].copy()  # common base levels, rare candidate ones: wide gaps
     s = 6
     patterns = LevelPatterns.of(x[:, :s], x[:, s:])
     assert patterns is not None
@@ -92,7 +66,7 @@ def test_a_walk_cut_short_leaves_its_open_pairs_flagged(monkeypatch) -> None:
     c, n = x.shape[1] - s, x.shape[0]
     cand_idx, row_idx = np.repeat(np.arange(c), n), np.tile(np.arange(n), c)
     found, flagged = patterns.search(cand_idx, row_idx)
-    dense, tied = _dense_answers(x, s)
+    dense, tied = dense_answers(x, s)
     assert np.array_equal(found[~flagged], dense.reshape(-1)[~flagged])
     levels, _ = split_levels(x)
     keys = [tuple(row) for row in levels[:, :s]]

@@ -720,8 +720,11 @@ def _pruned_by_patterns(
 
     A row whose base group is smaller than its shortlist would send the tree out of the group,
     through 20 to 40 dimensions of other groups: on the full-size stand-in table those queries took
-    57 of the 74 s of a late step. ``skipped`` rows are not searched. Returns the answers and the
-    pairs still to repair.
+    57 of the 74 s of a late step. ``skipped`` rows are not searched. With ``classes`` (a
+    two-class target) the rows of groups above :data:`GROUP_PASS_MAX_ROWS`, from
+    :data:`CLASS_SEARCH_MIN_BASE` base columns, are first settled by their neighbour's class
+    (:func:`~unlearnbench.dependence.groupscan.neighbour_classes`), where both other ways scan
+    tens of thousands of rows per row. Returns the answers and the pairs still to repair.
     """
     n, c = candidates.shape
     out = torch.zeros(c, n, dtype=torch.long)
