@@ -40,7 +40,6 @@ import numpy as np
 from numba import njit, prange
 
 from unlearnbench.dependence.grid import torch_thread_count
-from unlearnbench.dependence.kdtree import MARGIN
 from unlearnbench.dependence.patterns import LevelPatterns
 
 # Base neighbours listed per row. Not tuned (no other length was tried): on the full-size stand-in
@@ -63,7 +62,6 @@ def nearest_in_groups(
     """
     c = patterns.candidates.shape[0]
     positions = np.ascontiguousarray(np.sort(patterns.position[rows]), dtype=np.int64)
-    outside = np.minimum(patterns.base_gaps2.min(), patterns.candidate_gaps2) * (1.0 - MARGIN)
     m = positions.size
     near_d = np.empty((m, k + 1))
     near_i = np.empty((m, k + 1), dtype=np.int64)
@@ -71,20 +69,20 @@ def nearest_in_groups(
     certified = np.empty((c, m), dtype=np.bool_)
     with torch_thread_count():
         _shortlist_kernel(
-            np.ascontiguousarray(patterns.base.T),
+            patterns.base_by_column,
             patterns.starts,
-            patterns.group_of_positions(),
+            patterns.group_in_order,
             positions,
             near_d,
             near_i,
         )
         _certify_kernel(
-            *candidates_by_row(patterns),
+            *patterns.candidates_by_row,
             positions,
             near_d[:, :k],
             near_i[:, :k],
             near_d[:, k],
-            outside,
+            patterns.gap_bounds,
             found,
             certified,
         )
@@ -110,18 +108,17 @@ def scan_pairs(
     pair_start = np.append(first, places.size).astype(np.int64)
     found = np.empty(cand_idx.size, dtype=np.int64)
     certified = np.empty(cand_idx.size, dtype=np.bool_)
-    outside = np.minimum(patterns.base_gaps2.min(), patterns.candidate_gaps2) * (1.0 - MARGIN)
     with torch_thread_count():
         _scan_kernel(
-            np.ascontiguousarray(patterns.base.T),
+            patterns.base_by_column,
             patterns.candidates,
             patterns.candidate_levels,
             patterns.starts,
-            patterns.group_of_positions(),
+            patterns.group_in_order,
             positions.astype(np.int64),
             pair_start,
             np.ascontiguousarray(cand_idx[by_row], dtype=np.int64),
-            outside,
+            patterns.gap_bounds,
             found,
             certified,
         )
@@ -138,37 +135,28 @@ def certify_lists(
     near_d: np.ndarray,
     near_i: np.ndarray,
     threshold: np.ndarray,
-    by_row: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step 2 alone, for base lists found elsewhere (a k-d tree): ``(c, m)`` answers and flags.
 
     ``near_d``/``near_i`` ``(m, k)``: each row's listed base distances (this module's floats) and
-    row indices; ``threshold`` ``(m,)``: a base distance no unlisted row is nearer than. ``by_row``:
-    :func:`candidates_by_row` of ``patterns``, when the caller certifies several blocks.
+    row indices; ``threshold`` ``(m,)``: a base distance no unlisted row is nearer than.
     """
     c = patterns.candidates.shape[0]
     m = rows.size
     found = np.empty((c, m), dtype=np.int64)
     certified = np.empty((c, m), dtype=np.bool_)
-    outside = np.minimum(patterns.base_gaps2.min(), patterns.candidate_gaps2) * (1.0 - MARGIN)
     with torch_thread_count():
         _certify_kernel(
-            *(by_row or candidates_by_row(patterns)),
+            *patterns.candidates_by_row,
             np.ascontiguousarray(patterns.position[rows], dtype=np.int64),
             np.ascontiguousarray(near_d),
             np.ascontiguousarray(patterns.position[near_i]),
             np.ascontiguousarray(threshold, dtype=np.float64),
-            outside,
+            patterns.gap_bounds,
             found,
             certified,
         )
     return patterns.members[np.maximum(found, 0)], certified
-
-
-def candidates_by_row(patterns: LevelPatterns) -> tuple[np.ndarray, np.ndarray]:
-    """The candidates' values and levels ``(n, c)`` in member order: a listed row's values for
-    every candidate are contiguous."""
-    return np.ascontiguousarray(patterns.candidates.T), np.ascontiguousarray(patterns.candidate_levels.T)
 
 
 @njit(inline="always")
@@ -220,7 +208,7 @@ def _shortlist_kernel(base_t, starts, group_of, positions, near_d, near_i):  # n
 def _certify_kernel(cands, levels, positions, near_d, near_i, threshold, outside, found, certified):  # noqa: ANN001, ANN202, PLR0913
     """Per candidate, the nearest listed row of the row's subgroup; certified when unique and below
     both ``threshold`` (no unlisted row is nearer in the base space) and the candidate's gap bound
-    ``outside``. ``cands``/``levels`` are ``(n, c)`` (:func:`candidates_by_row`); a list ends at
+    ``outside``. ``cands``/``levels`` are ``(n, c)`` (``LevelPatterns.candidates_by_row``); a list ends at
     its first place -1."""
     c = cands.shape[1]
     k = near_d.shape[1]
@@ -310,7 +298,7 @@ def neighbour_classes(
     row's base group). See the module doc.
     """
     c, n = patterns.candidates.shape
-    group_of = patterns.group_of_positions()
+    group_of = patterns.group_in_order
     in_order = np.asarray(upper, dtype=bool)[patterns.members]
     # places sorted by group, then class (lower first): each group's two classes are contiguous
     by_class = np.lexsort((np.arange(n), in_order, group_of)).astype(np.int64)
@@ -319,7 +307,6 @@ def neighbour_classes(
     counts = np.bincount(2 * group_of + in_order, minlength=2 * patterns.keys.size)
     class_starts = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=class_starts[1:])
-    outside = np.minimum(patterns.base_gaps2.min(), patterns.candidate_gaps2) * (1.0 - MARGIN)
     found = np.empty((c, rows.size), dtype=np.int64)
     decided = np.empty((c, rows.size), dtype=np.bool_)
     with torch_thread_count():
@@ -330,7 +317,7 @@ def neighbour_classes(
             class_starts,
             group_of[by_class],
             where[patterns.position[rows]],
-            outside,
+            patterns.gap_bounds,
             found,
             decided,
         )

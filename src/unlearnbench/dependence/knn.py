@@ -758,16 +758,15 @@ def _pruned_by_patterns(
         return out, tied
     if listed.size:  # base lists from one k-d tree, certified per candidate by the compiled pass
         tree = _base_tree(base)
-        by_row = groupscan.candidates_by_row(patterns)
         for block in _blocks(listed.size, TREE_ROWS_PER_BLOCK):
             rows = listed[block]
             near_d, near_i, threshold = _tree_shortlist(tree, base, rows, k)
             found, certified = groupscan.certify_lists(
-                patterns, rows, near_d.numpy(), near_i.numpy(), threshold.numpy(), by_row
+                patterns, rows, near_d.numpy(), near_i.numpy(), threshold.numpy()
             )
             at = torch.from_numpy(rows)
             out[:, at], done[:, at] = torch.from_numpy(found), torch.from_numpy(certified)
-    big = torch.from_numpy(patterns.group_sizes() > PATTERN_SCAN_ROWS)
+    big = torch.from_numpy(sizes > PATTERN_SCAN_ROWS)
     _tree_repair(base, candidates, ~done & big, out, tied)  # scanning a large group costs more
     cand_idx, row_idx = (~done & ~big).nonzero(as_tuple=True)
     found, flagged = patterns.search(cand_idx.numpy(), row_idx.numpy())

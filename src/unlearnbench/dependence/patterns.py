@@ -37,6 +37,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit, prange
@@ -138,9 +139,28 @@ class LevelPatterns:
         """Rows in each row's base group ``(n,)``."""
         return np.diff(self.starts)[self.group]
 
-    def group_of_positions(self) -> np.ndarray:
+    # Layouts and bounds the searches of groupscan.py read; computed once per step's patterns.
+    @cached_property
+    def group_in_order(self) -> np.ndarray:
         """The base group of each place in member order ``(n,)``."""
         return np.repeat(np.arange(self.keys.size, dtype=np.int64), np.diff(self.starts))
+
+    @cached_property
+    def base_by_column(self) -> np.ndarray:
+        """``base`` as ``(s, n)``: one base column's rows contiguous (block passes)."""
+        return np.ascontiguousarray(self.base.T)
+
+    @cached_property
+    def candidates_by_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates' values and levels ``(n, c)`` in member order: a row's values for every
+        candidate contiguous (scores over a list of rows)."""
+        return np.ascontiguousarray(self.candidates.T), np.ascontiguousarray(self.candidate_levels.T)
+
+    @cached_property
+    def gap_bounds(self) -> np.ndarray:
+        """Per candidate ``(c,)``: a squared distance no row of another base group or subgroup is
+        below (the smallest gap of ``base + [j]``, less a margin for rounding)."""
+        return np.minimum(self.base_gaps2.min(), self.candidate_gaps2) * (1.0 - MARGIN)
 
     def search(self, cand_idx: np.ndarray, row_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest other row for each (candidate, row) pair: ``(m,)`` rows and ``(m,)`` flags.
@@ -151,10 +171,9 @@ class LevelPatterns:
         order = np.argsort(self.base_gaps2, kind="stable")
         flips = (np.int64(1) << order.astype(np.int64)).astype(np.int64)
         by_row = np.lexsort((cand_idx, self.position[row_idx]))  # rows in member order
-        cand_sorted, row_sorted = cand_idx[by_row], row_idx[by_row]
-        rows, first = np.unique(row_sorted, return_index=True)  # rows ascend with their places
-        rows = row_sorted[np.sort(first)]
-        pair_start = np.append(np.sort(first), row_sorted.size).astype(np.int64)
+        places = self.position[row_idx[by_row]]
+        positions, first = np.unique(places, return_index=True)
+        pair_start = np.append(first, places.size).astype(np.int64)
         found = np.empty(cand_idx.size, dtype=np.int64)
         flagged = np.empty(cand_idx.size, dtype=np.bool_)
         with torch_thread_count():
@@ -165,10 +184,10 @@ class LevelPatterns:
                 flips,
                 self.keys,
                 self.starts,
-                np.ascontiguousarray(self.position[rows], dtype=np.int64),
-                np.ascontiguousarray(self.group[rows], dtype=np.int64),
+                positions.astype(np.int64),
+                self.group_in_order[positions],
                 pair_start,
-                np.ascontiguousarray(cand_sorted, dtype=np.int64),
+                np.ascontiguousarray(cand_idx[by_row], dtype=np.int64),
                 MAX_PATTERNS,
                 found,
                 flagged,
