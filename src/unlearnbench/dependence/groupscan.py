@@ -102,10 +102,7 @@ def scan_pairs(
     """Step 3 for any (candidate, row) pairs: the nearest row of each pair's subgroup over the
     row's whole base group, one pass per row for all its pairs. Returns ``(m,)`` answers (row
     indices) and ``(m,)`` certified flags (unique, and below the gaps between levels)."""
-    by_row = np.lexsort((cand_idx, patterns.position[row_idx]))
-    places = patterns.position[row_idx[by_row]]
-    positions, first = np.unique(places, return_index=True)
-    pair_start = np.append(first, places.size).astype(np.int64)
+    by_row, positions, pair_start = patterns.pairs_by_row(cand_idx, row_idx)
     found = np.empty(cand_idx.size, dtype=np.int64)
     certified = np.empty(cand_idx.size, dtype=np.bool_)
     with torch_thread_count():
@@ -115,7 +112,7 @@ def scan_pairs(
             patterns.candidate_levels,
             patterns.starts,
             patterns.group_in_order,
-            positions.astype(np.int64),
+            positions,
             pair_start,
             np.ascontiguousarray(cand_idx[by_row], dtype=np.int64),
             patterns.gap_bounds,

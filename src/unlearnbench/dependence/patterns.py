@@ -162,6 +162,17 @@ class LevelPatterns:
         below (the smallest gap of ``base + [j]``, less a margin for rounding)."""
         return np.minimum(self.base_gaps2.min(), self.candidate_gaps2) * (1.0 - MARGIN)
 
+    def pairs_by_row(
+        self, cand_idx: np.ndarray, row_idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs grouped by row for a kernel that serves a row's pairs together: the order
+        that sorts them by row place (then candidate), each row's place once (ascending), and
+        where each row's pairs start in that order (plus the end)."""
+        by_row = np.lexsort((cand_idx, self.position[row_idx]))
+        places = self.position[row_idx[by_row]]
+        positions, first = np.unique(places, return_index=True)
+        return by_row, positions.astype(np.int64), np.append(first, places.size).astype(np.int64)
+
     def search(self, cand_idx: np.ndarray, row_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest other row for each (candidate, row) pair: ``(m,)`` rows and ``(m,)`` flags.
 
@@ -170,10 +181,7 @@ class LevelPatterns:
         """
         order = np.argsort(self.base_gaps2, kind="stable")
         flips = (np.int64(1) << order.astype(np.int64)).astype(np.int64)
-        by_row = np.lexsort((cand_idx, self.position[row_idx]))  # rows in member order
-        places = self.position[row_idx[by_row]]
-        positions, first = np.unique(places, return_index=True)
-        pair_start = np.append(first, places.size).astype(np.int64)
+        by_row, positions, pair_start = self.pairs_by_row(cand_idx, row_idx)
         found = np.empty(cand_idx.size, dtype=np.int64)
         flagged = np.empty(cand_idx.size, dtype=np.bool_)
         with torch_thread_count():
@@ -184,7 +192,7 @@ class LevelPatterns:
                 flips,
                 self.keys,
                 self.starts,
-                positions.astype(np.int64),
+                positions,
                 self.group_in_order[positions],
                 pair_start,
                 np.ascontiguousarray(cand_idx[by_row], dtype=np.int64),
