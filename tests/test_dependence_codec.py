@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from unlearnbench.dependence import codec, lcodec
-from unlearnbench.dependence.codec import codec_from_neighbours, rank_counts
+from unlearnbench.dependence.codec import codec_from_neighbours, rank_counts, smallest_gap
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +128,22 @@ def test_row_checks_name_the_array_and_the_minimum() -> None:
         ksg_mi(np.zeros((4, 1)), np.zeros(5))
     with pytest.raises(ValueError, match="a conditional-independence test needs at least 3 rows, got 2"):
         ksg_mi(np.zeros((2, 1)), np.zeros(2))
+
+
+def test_smallest_gap_is_the_sorted_columns_smallest_step() -> None:
+    """Two-valued columns skip the sort; the gap is the one of sorting every column."""
+    rng = np.random.default_rng(3)
+    n = 500
+    columns = [
+        np.where(rng.random(n) < 0.3, 1.7, -0.4),  # binary: gap 2.1
+        np.full(n, 5.0),  # constant: no gap
+        rng.choice([0.0, 0.25, 1.0], size=n),  # three values: gap 0.25
+        np.where(rng.random(n) < 0.5, 0.0, 0.2),  # binary: the smallest, 0.2
+    ]
+    t = torch.tensor(np.column_stack(columns))
+    values = torch.sort(t, dim=0).values
+    steps = values[1:] - values[:-1]
+    assert smallest_gap(t) == steps[steps > 0].min().item() == 0.2
+    assert smallest_gap(t[:, :3]) == 0.25
+    assert smallest_gap(t[:, 1:2]) == 0.0
+    assert smallest_gap(torch.tensor(rng.normal(size=(50, 3)))) > 0.0

@@ -53,8 +53,9 @@ def test_the_full_size_path_choice_by_group_size(monkeypatch) -> None:
     """knn's jittered-binary path: the group pass and the k-d trees give the dense answers."""
     rng = np.random.default_rng(5)
     n = knn.TREE_SHORTLIST_ROWS + 500
-    x = jittered_table(n, 10, 5)
-    base, cands = torch.tensor(x[:, :5]), torch.tensor(x[:, 5:])
+    s = knn.SUBGROUP_GRID_MAX_BASE + 1  # with fewer base columns: the grid per subgroup
+    x = jittered_table(n, s + 5, 5)
+    base, cands = torch.tensor(x[:, :s]), torch.tensor(x[:, s:])
     u = torch.rand(n, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     dense = knn.candidate_nearest_neighbours(base, cands, u, strategy="dense")
     calls: list[int] = []

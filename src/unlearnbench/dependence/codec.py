@@ -127,10 +127,21 @@ def tie_uniforms(n: int, gen: torch.Generator, device: torch.device | str = "cpu
 
 def smallest_gap(t: Tensor) -> float:
     """Lower bound on the smallest non-zero Euclidean distance between rows: min over columns of
-    the smallest non-zero gap between sorted values (0.0 when every column is constant)."""
-    values = torch.sort(t, dim=0).values  # one batched sort for all columns
-    gaps = values[1:] - values[:-1]
-    positive = gaps[gaps > 0]
+    the smallest non-zero gap between sorted values (0.0 when every column is constant).
+
+    A column with two values (binary data, the Fig. 3 table) has one gap, ``max - min``, found
+    without a sort; only the other columns are sorted (a batched sort of the whole CelebA-sized
+    table cost about 0.7 s per L-FOCI call, once per target).
+    """
+    low, high = t.amin(dim=0), t.amax(dim=0)
+    two_valued = ((t == low) | (t == high)).all(dim=0)
+    gaps = [(high - low)[two_valued & (high > low)]]
+    rest = (~two_valued).nonzero(as_tuple=True)[0]
+    if rest.numel():
+        values = torch.sort(t[:, rest], dim=0).values  # one batched sort for those columns
+        steps = values[1:] - values[:-1]
+        gaps.append(steps[steps > 0])
+    positive = torch.cat(gaps)
     return positive.min().item() if positive.numel() else 0.0
 
 
