@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numba
@@ -50,8 +51,8 @@ from numba import njit, prange
 GRID_MAX_BASE = 4
 # A step's answers: ``(c, n)`` neighbour rows and ``(c, n)`` tie flags.
 Outputs = tuple[np.ndarray, np.ndarray]
-# Columns sorted at a time (RankedColumns): a block of 20,000 rows is 10 MB.
-SORT_BLOCK = 64
+# Columns sorted at a time (RankedColumns), a block per thread: 8 columns of 200,000 rows are 13 MB.
+SORT_BLOCK = 8
 # Rows per chunk of a thread's work (its scratch arrays are allocated once per chunk).
 ROWS_PER_CHUNK = 256
 # Candidates per pass over the rows: a row's slice of them (512 B) and its neighbours' stay in cache,
@@ -102,12 +103,19 @@ class RankedColumns:
         self.n, p = self.values.shape
         self.order = np.empty((p, self.n), dtype=np.int64)
         self.sorted = np.empty((p, self.n))
-        # a block of columns at a time, copied so that each column's sort reads contiguous memory:
-        # a transposed copy of the whole table would be one more table-sized array to fault in
-        for start in range(0, p, SORT_BLOCK):
-            columns = np.ascontiguousarray(self.values[:, start : start + SORT_BLOCK].T)
-            self.order[start : start + SORT_BLOCK] = np.argsort(columns, axis=1)
-            self.sorted[start : start + SORT_BLOCK] = np.sort(columns, axis=1)  # the same values, faster
+        # a block of columns at a time, copied so that each column's sort reads contiguous memory
+        # (a transposed copy of the whole table would be one more table-sized array to fault in),
+        # the blocks shared among torch's threads: numpy's sorts release the GIL
+        blocks = [slice(start, start + SORT_BLOCK) for start in range(0, p, SORT_BLOCK)]
+        with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+            list(pool.map(self._sort_block, blocks))
+
+    def _sort_block(self, cols: slice) -> None:
+        columns = np.ascontiguousarray(self.values[:, cols].T)
+        self.order[cols] = np.argsort(columns, axis=1)
+        # the values in that order: a gather, a third of a second sort's time (measured: 64
+        # columns of 202,599 rows, 0.34 s against 0.79 s)
+        self.sorted[cols] = np.take_along_axis(columns, self.order[cols], axis=1)
 
     def slabs(self, columns: list[int], g: int) -> tuple[np.ndarray, np.ndarray]:
         """Slab (of ``g``) of every row ``(n, len(columns))`` and each slab's smallest value ``(.., g)``."""
