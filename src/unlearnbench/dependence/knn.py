@@ -222,14 +222,19 @@ def candidate_nearest_neighbours(
         out = torch.arange(n, device=base.device).repeat(c, 1)
         out[:, ~skipped] = _dense(base, candidates, u, max_elements, asked=asked)
         return out
-    out = torch.empty(c, n, dtype=torch.long, device=base.device)
-    bad = torch.zeros(c, n, dtype=torch.bool, device=base.device)
-    for path, (cols, extra) in choose_paths(base, candidates, strategy).items():
-        index = torch.as_tensor(cols, dtype=torch.long, device=base.device)
-        part_out, part_bad = _run_path(
-            path, base, candidates[:, index], u, max_elements, extra, skipped, classes
-        )
-        out[index], bad[index] = part_out, part_bad
+    plan = choose_paths(base, candidates, strategy)
+    if len(plan) == 1:  # one path for every candidate: its own answers, no (c, n) copies
+        path, (_, extra) = next(iter(plan.items()))
+        out, bad = _run_path(path, base, candidates, u, max_elements, extra, skipped, classes)
+    else:
+        out = torch.empty(c, n, dtype=torch.long, device=base.device)
+        bad = torch.zeros(c, n, dtype=torch.bool, device=base.device)
+        for path, (cols, extra) in plan.items():
+            index = torch.as_tensor(cols, dtype=torch.long, device=base.device)
+            part_out, part_bad = _run_path(
+                path, base, candidates[:, index], u, max_elements, extra, skipped, classes
+            )
+            out[index], bad[index] = part_out, part_bad
     if skipped is not None:
         out[:, skipped] = torch.arange(n, device=base.device)[skipped]
         bad[:, skipped] = False
