@@ -114,12 +114,7 @@ def _extremes_kernel(columns):  # noqa: ANN001, ANN202
                 value = columns[i, col]
                 lows[chunk, col] = min(lows[chunk, col], value)
                 highs[chunk, col] = max(highs[chunk, col], value)
-    low = np.empty(k)
-    high = np.empty(k)
-    for col in range(k):
-        low[col] = lows[:, col].min()
-        high[col] = highs[:, col].max()
-    return low, high
+    return _chunk_extremes(lows, highs)
 
 
 @njit(parallel=True, cache=True)
@@ -141,12 +136,20 @@ def _levels_kernel(columns, order, middle, values_t, levels_t):  # noqa: ANN001,
                 else:
                     levels_t[col, t] = 0
                     belows[chunk, col] = max(belows[chunk, col], value)
-    below = np.empty(k)
-    above = np.empty(k)
-    for col in range(k):
-        below[col] = belows[:, col].max()
-        above[col] = aboves[:, col].min()
+    above, below = _chunk_extremes(aboves, belows)
     return below, above
+
+
+@njit(cache=True)
+def _chunk_extremes(smallest, largest):  # noqa: ANN001, ANN202
+    """Per column, the least of the chunks' ``smallest`` and the greatest of their ``largest``."""
+    k = smallest.shape[1]
+    least = np.empty(k)
+    greatest = np.empty(k)
+    for col in range(k):
+        least[col] = smallest[:, col].min()
+        greatest[col] = largest[:, col].max()
+    return least, greatest
 
 
 @dataclass
