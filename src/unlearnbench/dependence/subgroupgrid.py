@@ -36,7 +36,7 @@ from unlearnbench.dependence.patterns import LevelPatterns
 
 # Rows per cell of a subgroup's grid. Measured, 1 thread, L-FOCI Male steps of the full-size
 # stand-in (grid call alone, seconds for 1, 2, 4, 8, 16, 32): 3 selected 3.7, 2.8, 2.4, 2.3, 2.6,
-# 3.1; 5 selected 11.5, 9.0, 7.9, 7.3, 7.9, 10.0; 2 and 4 selected also fastest at 8.
+# 3.1; 5 selected 11.5, 9.0, 7.9, 7.3, 7.9, 10.0; with 2 and 4 selected (timed at 4, 8, 16, 32) 8 was fastest too.
 CELL_ROWS = 8.0
 # Values per column and level whose quantiles set the slabs (a strided sample).
 QUANTILE_SAMPLE = 4096
